@@ -1,0 +1,5 @@
+// Metadata database migrations, oldest first. `npm run migration:generate -- migrations/<name>`
+// writes a new file; add its class here.
+import { ManagedDatabase1763700000000 } from './1763700000000-managed-database';
+
+export const migrations = [ManagedDatabase1763700000000];

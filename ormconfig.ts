@@ -1,0 +1,25 @@
+// The one DataSource the TypeORM CLI uses (npm run migration:show | migration:run | migration:generate):
+// the metadata database of the server in DATABASE_URL, or of the embedded Postgres under IASQL_HOME
+// (which must be running: start the engine first).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadConfig } from './src/config';
+import { metadataDataSource } from './src/metadata/data-source';
+
+function settings() {
+  const config = loadConfig();
+  if (config.databaseUrl) {
+    const u = new URL(config.databaseUrl);
+    return {
+      host: u.hostname,
+      port: Number(u.port || 5432),
+      user: decodeURIComponent(u.username),
+      password: decodeURIComponent(u.password),
+      database: config.metadataDatabase,
+    };
+  }
+  const password = fs.readFileSync(path.join(config.home, 'pg-password'), 'utf8').trim();
+  return { host: '127.0.0.1', port: config.pgPort, user: 'postgres', password, database: config.metadataDatabase };
+}
+
+export default metadataDataSource(settings());

@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+import * as fs from 'node:fs';
+import { tokenFile } from './admin-token';
+import { loadConfig } from './config';
+import { startEngine } from './engine';
+import { IasqlError } from './errors';
+import { createLogger } from './logger';
+import { ENGINE_VERSION } from './version';
+
+const USAGE = `iasql ${ENGINE_VERSION}: infrastructure as SQL
+
+Usage:
+  iasql start                 start the engine (embedded Postgres unless DATABASE_URL is set)
+  iasql db create NAME        create a managed database; prints its connection string once
+  iasql db list               list managed databases
+  iasql db drop NAME          drop a managed database, its role and its sessions
+  iasql help                  this text
+
+The db commands talk to the REST API at IASQL_API_URL (default http://IASQL_API_HOST:IASQL_API_PORT)
+with the token from IASQL_ADMIN_TOKEN or <IASQL_HOME>/admin-token.`;
+
+/** A spinner on stderr while `work` runs; silent when stderr is not a terminal. */
+async function withSpinner<T>(label: string, work: Promise<T>): Promise<T> {
+  if (!process.stderr.isTTY) return work;
+  const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  let i = 0;
+  const timer = setInterval(() => process.stderr.write(`\r${frames[i++ % frames.length]} ${label}`), 80);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+    process.stderr.write('\r\x1b[K');
+  }
+}
+
+async function start() {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const engine = await withSpinner('starting iasql', startEngine(config, logger));
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await engine.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  const pg = `${engine.postgres.host}:${engine.postgres.port}`;
+  const lines = [
+    `REST API      ${engine.apiUrl}   (OpenAPI: ${engine.apiUrl}/openapi.json)`,
+    `Admin token   ${engine.tokenSource === 'IASQL_ADMIN_TOKEN' ? 'from IASQL_ADMIN_TOKEN' : `${engine.tokenSource}   (mode 0600)`}`,
+    `Postgres      ${pg}${engine.postgres.embedded ? ` (embedded, data in ${config.home}/pg)` : ''}`,
+  ];
+  if (engine.firstDatabaseUrlFile) lines.push(`Connect       psql "$(cat ${engine.firstDatabaseUrlFile})"`);
+  lines.push(`Stop          Ctrl-C`);
+  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(`iasql ready api=${engine.apiUrl} postgres=${pg}\n`);
+}
+
+function client() {
+  const config = loadConfig();
+  const base = process.env.IASQL_API_URL ?? `http://${config.apiHost}:${config.apiPort}`;
+  let token = config.adminToken;
+  if (!token) {
+    try {
+      token = fs.readFileSync(tokenFile(config.home), 'utf8').trim();
+    } catch {
+      throw new IasqlError('no_token', `no admin token: set IASQL_ADMIN_TOKEN, or IASQL_HOME to the engine's home (looked in ${tokenFile(config.home)})`);
+    }
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers, shapes in docs/rest-api.md
+  return async (method: string, path: string, body?: unknown): Promise<any> => {
+    let res: Response;
+    try {
+      res = await fetch(base + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    } catch {
+      throw new IasqlError('unreachable', `cannot reach the iasql API at ${base}; is 'iasql start' running? (set IASQL_API_URL)`);
+    }
+    const json: any = res.status === 204 ? undefined : await res.json().catch(() => undefined); // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (!res.ok) throw new IasqlError(json?.error?.code ?? 'http_error', `${json?.error?.message ?? res.statusText} (HTTP ${res.status})`);
+    return json;
+  };
+}
+
+async function db(args: string[]) {
+  const [sub, name, ...extra] = args;
+  const needsName = sub === 'create' || sub === 'drop';
+  if (!['create', 'list', 'drop'].includes(sub ?? '') || (needsName && !name) || (!needsName && name) || extra.length) {
+    throw new IasqlError('usage', `usage: iasql db create NAME | iasql db list | iasql db drop NAME`);
+  }
+  const call = client();
+  if (sub === 'create') {
+    const created = await withSpinner(`creating database ${name}`, call('POST', '/v1/databases', { name }));
+    process.stdout.write(
+      `created database ${created.name} (role ${created.user})\n` +
+        `connection string (shown once, keep it safe):\n  ${created.connectionString}\n`,
+    );
+  } else if (sub === 'drop') {
+    await withSpinner(`dropping database ${name}`, call('DELETE', `/v1/databases/${encodeURIComponent(name)}`));
+    process.stdout.write(`dropped database ${name}\n`);
+  } else {
+    const { databases } = await withSpinner('listing databases', call('GET', '/v1/databases'));
+    if (!databases.length) process.stdout.write('no databases\n');
+    const rows = databases.map((d: Record<string, string>) => [d.name, d.user, d.status, d.engineVersion, d.createdAt]);
+    const all: string[][] = [['NAME', 'USER', 'STATUS', 'ENGINE', 'CREATED'], ...rows];
+    const widths = all[0].map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
+    if (rows.length) process.stdout.write(all.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n');
+  }
+}
+
+async function main(argv: string[]) {
+  const [cmd, ...rest] = argv;
+  if (cmd === 'start' && rest.length === 0) return start();
+  if (cmd === 'db') return db(rest);
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  if (cmd === '--version' || cmd === 'version') {
+    process.stdout.write(ENGINE_VERSION + '\n');
+    return;
+  }
+  throw new IasqlError('usage', `unknown command '${argv.join(' ')}'; run 'iasql help'`);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`iasql: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,83 @@
+import * as path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+/**
+ * Engine configuration. Every field comes from one environment variable; the default is
+ * documented next to it and in the README ("Configuration").
+ */
+export interface Config {
+  /** DATABASE_URL. Unset: the engine starts its own embedded Postgres under `home`. */
+  databaseUrl?: string;
+  /** IASQL_HOME, default `./.iasql`: embedded Postgres data, admin token, first database's URL. */
+  home: string;
+  /** IASQL_API_HOST, default 127.0.0.1. */
+  apiHost: string;
+  /** IASQL_API_PORT, default 8088 (0 picks a free port). */
+  apiPort: number;
+  /** IASQL_PG_PORT, default 5433: port of the embedded Postgres (ignored with DATABASE_URL). */
+  pgPort: number;
+  /** IASQL_ADMIN_TOKEN: when set, the REST API accepts it instead of the generated token. */
+  adminToken?: string;
+  /** IASQL_MODULE_PATH: extra module directories, separated by ':'. */
+  modulePath: string[];
+  /** LOG_LEVEL, default info (trace, debug, info, warn, error, fatal, silent). */
+  logLevel: string;
+  /** IASQL_METADATA_DB, default iasql_metadata: the engine's own database. */
+  metadataDatabase: string;
+  /** IASQL_DEFAULT_DATABASE, default iasql: managed database created on first start ('' for none). */
+  defaultDatabase: string;
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const port = (name: string, dflt: number) =>
+  z.coerce
+    .number({ error: `${name} must be a port number` })
+    .int(`${name} must be a whole number`)
+    .min(0, `${name} must be between 0 and 65535`)
+    .max(65535, `${name} must be between 0 and 65535`)
+    .default(dflt);
+const identifier = (name: string) =>
+  z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,62}$/, `${name} must be a lowercase identifier (letters, digits, _)`);
+
+const envSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .refine((s) => /^postgres(ql)?:\/\//.test(s), 'DATABASE_URL must start with postgres:// or postgresql://')
+    .optional(),
+  IASQL_HOME: z.string().min(1).default('.iasql'),
+  IASQL_API_HOST: z.string().min(1).default('127.0.0.1'),
+  IASQL_API_PORT: port('IASQL_API_PORT', 8088),
+  IASQL_PG_PORT: port('IASQL_PG_PORT', 5433),
+  IASQL_ADMIN_TOKEN: z.string().min(16, 'IASQL_ADMIN_TOKEN must be at least 16 characters').optional(),
+  IASQL_MODULE_PATH: z.string().default(''),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  IASQL_METADATA_DB: identifier('IASQL_METADATA_DB').default('iasql_metadata'),
+  IASQL_DEFAULT_DATABASE: z.union([z.literal(''), identifier('IASQL_DEFAULT_DATABASE')]).default('iasql'),
+});
+
+/** Reads the configuration from an environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "unset", as shells and compose files often produce them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    home: path.resolve(e.IASQL_HOME),
+    apiHost: e.IASQL_API_HOST,
+    apiPort: e.IASQL_API_PORT,
+    pgPort: e.IASQL_PG_PORT,
+    adminToken: e.IASQL_ADMIN_TOKEN,
+    modulePath: e.IASQL_MODULE_PATH.split(':').filter(Boolean).map((p) => path.resolve(p)),
+    logLevel: e.LOG_LEVEL,
+    metadataDatabase: e.IASQL_METADATA_DB,
+    defaultDatabase: e.IASQL_DEFAULT_DATABASE,
+  };
+}

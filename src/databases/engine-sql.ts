@@ -1,0 +1,60 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Client, PoolClient } from 'pg';
+import { packageRoot } from '../version';
+
+/**
+ * The engine's own SQL inside every managed database: numbered plain files under
+ * sql/user-database/ (000001.sql, ...), applied in order, each once, recorded in
+ * iasql_internal.engine_migration. New databases get all of them; on start the engine brings
+ * existing databases up to date.
+ */
+export interface EngineSqlFile {
+  id: number;
+  file: string;
+  sql: string;
+}
+
+let cached: EngineSqlFile[] | undefined;
+
+export function engineSqlFiles(): EngineSqlFile[] {
+  if (!cached) {
+    const dir = path.join(packageRoot(), 'sql', 'user-database');
+    cached = fs
+      .readdirSync(dir)
+      .filter((f) => /^\d{6}\.sql$/.test(f))
+      .sort()
+      .map((file) => ({ id: Number(file.slice(0, 6)), file, sql: fs.readFileSync(path.join(dir, file), 'utf8') }));
+    cached.forEach((f, i) => {
+      if (f.id !== i + 1) throw new Error(`sql/user-database: expected ${String(i + 1).padStart(6, '0')}.sql, found ${f.file}`);
+    });
+  }
+  return cached;
+}
+
+/** Applies the pending engine SQL files in one transaction on `client`. Returns how many ran. */
+export async function applyEngineSql(client: Client | PoolClient): Promise<number> {
+  await client.query('begin');
+  try {
+    // Serialises concurrent engines bringing the same database up to date.
+    await client.query(`select pg_advisory_xact_lock(hashtext('iasql_engine_sql'))`);
+    await client.query('create schema if not exists iasql_internal');
+    await client.query(`create table if not exists iasql_internal.engine_migration (
+      id integer primary key, applied_at timestamptz not null default now())`);
+    const { rows } = await client.query<{ id: number }>('select coalesce(max(id), 0)::int as id from iasql_internal.engine_migration');
+    const pending = engineSqlFiles().filter((f) => f.id > rows[0].id);
+    for (const f of pending) {
+      try {
+        await client.query(f.sql);
+      } catch (err) {
+        throw new Error(`engine SQL ${f.file} failed: ${(err as Error).message}`, { cause: err });
+      }
+      await client.query('insert into iasql_internal.engine_migration (id) values ($1)', [f.id]);
+    }
+    await client.query('commit');
+    return pending.length;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  }
+}

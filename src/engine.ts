@@ -1,0 +1,166 @@
+import * as fs from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { escapeIdentifier as ident } from 'pg';
+import { DataSource } from 'typeorm';
+import { resolveAdminToken } from './admin-token';
+import { createApi } from './api/server';
+import type { Config } from './config';
+import { CreatedDatabase, DatabaseManager } from './databases/manager';
+import { IasqlError, PG, pgCode } from './errors';
+import type { Logger } from './logger';
+import { metadataDataSource } from './metadata/data-source';
+import { Connections } from './postgres/connections';
+import { startEmbeddedPostgres } from './postgres/embedded';
+
+export interface Engine {
+  /** Base URL of the REST API, e.g. http://127.0.0.1:8088. */
+  apiUrl: string;
+  /** Where tenants reach Postgres. */
+  postgres: { host: string; port: number; embedded: boolean };
+  /** Where the admin token came from: a file path or IASQL_ADMIN_TOKEN. */
+  tokenSource: string;
+  databases: DatabaseManager;
+  conns: Connections;
+  /** The default database created on this start, if it was the first start. */
+  firstDatabase?: CreatedDatabase;
+  /** File holding the first database's connection string (0600), when there is one. */
+  firstDatabaseUrlFile?: string;
+  stop(): Promise<void>;
+}
+
+export const firstDatabaseUrlFile = (home: string, name: string) => path.join(home, 'databases', `${name}.url`);
+
+/**
+ * Starts everything in order: Postgres (embedded unless DATABASE_URL), the metadata database and
+ * its migrations, the managed databases' engine SQL, the REST API, and on first start a first
+ * managed database. Stops what it started if any step fails.
+ */
+export async function startEngine(config: Config, logger: Logger): Promise<Engine> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      await fn().catch((err) => logger.error({ err: (err as Error).message }, 'error while stopping'));
+    }
+  };
+  try {
+    fs.mkdirSync(config.home, { recursive: true, mode: 0o711 });
+    let adminUrl: string;
+    let embedded = false;
+    if (config.databaseUrl) {
+      adminUrl = config.databaseUrl;
+    } else {
+      const pg = await startEmbeddedPostgres({ home: config.home, port: config.pgPort, logger });
+      cleanups.push(() => pg.stop());
+      adminUrl = pg.adminUrl;
+      embedded = true;
+    }
+
+    const conns = new Connections(adminUrl, logger);
+    cleanups.push(() => conns.end());
+    const maintenanceDb = decodeURIComponent(new URL(adminUrl).pathname.slice(1)) || 'postgres';
+    await ensureMetadataDatabase(conns, maintenanceDb, config.metadataDatabase);
+    await conns.close(maintenanceDb);
+
+    const meta = metadataDataSource(conns.settings(config.metadataDatabase));
+    await meta.initialize();
+    cleanups.push(() => meta.destroy());
+    await migrateMetadata(conns, meta, config.metadataDatabase, logger);
+
+    const databases = new DatabaseManager(conns, meta, config.metadataDatabase, logger);
+    await databases.reconcile();
+    await databases.upgradeAll();
+
+    const { token, source: tokenSource } = resolveAdminToken(config.home, config.adminToken);
+    const app = createApi({ token, databases, conns, metadataDatabase: config.metadataDatabase, logger });
+    const server = await listen(app, config.apiHost, config.apiPort);
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = (server.address() as AddressInfo).port;
+    const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${port}`;
+
+    const { firstDatabase, urlFile } = await ensureFirstDatabase(config, databases, logger);
+    logger.info({ api: apiUrl, embedded }, 'engine started');
+    return {
+      apiUrl,
+      postgres: { ...conns.endpoint, embedded },
+      tokenSource,
+      databases,
+      conns,
+      firstDatabase,
+      firstDatabaseUrlFile: urlFile,
+      stop: async () => {
+        server.closeAllConnections?.();
+        await stop();
+      },
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function ensureMetadataDatabase(conns: Connections, maintenanceDb: string, name: string) {
+  const { rowCount } = await conns.query(maintenanceDb, 'select 1 from pg_database where datname = $1', [name]);
+  if (!rowCount) {
+    try {
+      await conns.query(maintenanceDb, `create database ${ident(name)}`);
+    } catch (err) {
+      if (pgCode(err) !== PG.duplicateDatabase) throw err; // another engine created it first
+    }
+  }
+  // Tenant roles must not reach the engine's own database.
+  await conns.query(maintenanceDb, `revoke connect, temporary on database ${ident(name)} from public`);
+  const { rows } = await conns.query<{ ok: boolean }>(maintenanceDb, `select count(*) > 0 as ok from pg_available_extensions where name = 'dblink'`);
+  if (!rows[0].ok) {
+    throw new IasqlError('dblink_missing', 'the Postgres server has no dblink extension; iasql needs Postgres 14+ with dblink (contrib)');
+  }
+}
+
+/** Runs pending metadata migrations under a session advisory lock, so concurrent engines take turns. */
+async function migrateMetadata(conns: Connections, meta: DataSource, database: string, logger: Logger) {
+  const lock = await conns.dedicated(database);
+  try {
+    await lock.query(`select pg_advisory_lock(hashtext('iasql_metadata_migrations'))`);
+    const ran = await meta.runMigrations({ transaction: 'all' });
+    if (ran.length) logger.info({ migrations: ran.map((m) => m.name) }, 'metadata database migrated');
+  } finally {
+    await lock.end();
+  }
+}
+
+/** On first start (no marker in home yet), creates the default database and saves its URL (0600). */
+async function ensureFirstDatabase(config: Config, databases: DatabaseManager, logger: Logger) {
+  const name = config.defaultDatabase;
+  if (!name) return {};
+  const urlFile = firstDatabaseUrlFile(config.home, name);
+  const marker = path.join(config.home, 'first-database-created');
+  if (fs.existsSync(marker)) return fs.existsSync(urlFile) ? { urlFile } : {};
+  let firstDatabase: CreatedDatabase | undefined;
+  try {
+    firstDatabase = await databases.create(name);
+  } catch (err) {
+    if (!(err instanceof IasqlError && err.status === 409)) throw err;
+    logger.info({ database: name }, 'default database already exists; not creating it');
+  }
+  if (firstDatabase) {
+    fs.mkdirSync(path.dirname(urlFile), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(urlFile, firstDatabase.connectionString + '\n', { mode: 0o600 });
+  }
+  fs.writeFileSync(marker, new Date().toISOString() + '\n');
+  return { firstDatabase, urlFile: fs.existsSync(urlFile) ? urlFile : undefined };
+}
+
+function listen(app: ReturnType<typeof createApi>, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new IasqlError('port_in_use', `port ${port} on ${host} is already in use; set IASQL_API_PORT to another port`)
+          : err,
+      ),
+    );
+  });
+}

@@ -1,0 +1,6 @@
+// Public surface of the engine package.
+export { loadConfig, type Config } from './config';
+export { startEngine, type Engine } from './engine';
+export { createLogger, type Logger } from './logger';
+export { IasqlError } from './errors';
+export { ENGINE_VERSION } from './version';
