@@ -70,6 +70,8 @@ export class DatabaseManager {
     const c = await this.conns.pool(this.metadataDatabase).connect();
     try {
       await this.lock(c, name);
+      // Cleanup removes only what this create made: never a database someone else owns.
+      let madeDatabase = false;
       try {
         await c.query(
           `create role ${ident(user)} login nosuperuser nocreatedb nocreaterole noreplication password ${literal(scramVerifier(password))}`,
@@ -77,6 +79,7 @@ export class DatabaseManager {
         if (!(await this.isSuperuser(c))) await c.query(`grant ${ident(user)} to current_user`);
         try {
           await c.query(`create database ${ident(name)} owner ${ident(user)}`);
+          madeDatabase = true;
         } catch (err) {
           if (pgCode(err) === PG.duplicateDatabase) {
             throw conflict(`a database named '${name}' already exists on the Postgres server but is not managed by iasql; choose another name`);
@@ -92,7 +95,7 @@ export class DatabaseManager {
         }
         await this.repo.update({ name }, { status: 'ready' });
       } catch (err) {
-        await this.remove(c, name, user, { keepDatabase: pgCode(err) === PG.duplicateDatabase }).catch((cleanupErr) =>
+        await this.remove(c, name, user, { keepDatabase: !madeDatabase }).catch((cleanupErr) =>
           this.logger.error({ database: name, err: (cleanupErr as Error).message }, 'cleanup after failed create failed'),
         );
         if (err instanceof IasqlError) throw err;
