@@ -7,5 +7,6 @@ export default async function globalSetup() {
   const port = await freePort();
   const pg = await startTemporaryPostgres(port, createLogger('warn'));
   process.env.IASQL_TEST_DATABASE_URL = pg.adminUrl;
+  process.env.IASQL_TEST_PG_LOG = `${pg.home}/postgres.log`;
   (globalThis as Record<string, unknown>).__IASQL_PG__ = pg;
 }

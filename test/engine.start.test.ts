@@ -1,0 +1,102 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { tryConnect, withClient } from './support/engine';
+import { spawnStart, StartedEngine } from './support/cli';
+import { freePort } from './support/free-port';
+
+// The new user's path: `iasql start` with no DATABASE_URL starts its own Postgres under IASQL_HOME.
+let home: string;
+let env: NodeJS.ProcessEnv;
+let running: StartedEngine | undefined;
+
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+
+beforeAll(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-start-'));
+  env = {
+    DATABASE_URL: '',
+    IASQL_HOME: home,
+    IASQL_API_PORT: String(await freePort()),
+    IASQL_PG_PORT: String(await freePort()),
+    IASQL_ADMIN_TOKEN: '',
+    LOG_LEVEL: 'info',
+  };
+});
+afterAll(async () => {
+  if (running && running.child.exitCode === null) {
+    running.child.kill('SIGINT');
+    await running.exited;
+  }
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+describe('iasql start on the embedded Postgres', () => {
+  let url: string;
+  let token: string;
+
+  test('first start: prints the API, token file, a psql command, then the ready line', async () => {
+    running = await spawnStart(env);
+    const out = running.stdout();
+    const lines = out.trim().split('\n');
+    expect(lines[lines.length - 1]).toBe(`iasql ready api=http://127.0.0.1:${env.IASQL_API_PORT} postgres=127.0.0.1:${env.IASQL_PG_PORT}`);
+    expect(out).toContain(`Admin token   ${home}/admin-token   (mode 0600)`);
+    expect(out).toContain(`Connect       psql "$(cat ${home}/databases/iasql.url)"`);
+    expect(fs.statSync(path.join(home, 'admin-token')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(home, 'databases', 'iasql.url')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(home, 'pg-password')).mode & 0o777).toBe(0o600);
+    token = fs.readFileSync(path.join(home, 'admin-token'), 'utf8').trim();
+    url = fs.readFileSync(path.join(home, 'databases', 'iasql.url'), 'utf8').trim();
+    expect(url).toMatch(new RegExp(`^postgres://iasql_[0-9a-f]{12}:[A-Za-z0-9_-]+@127\\.0\\.0\\.1:${env.IASQL_PG_PORT}/iasql$`));
+    // Secrets never reach the output.
+    for (const secret of [token, url, url.split(':')[2].split('@')[0], fs.readFileSync(path.join(home, 'pg-password'), 'utf8').trim()]) {
+      expect(out + running.stderr()).not.toContain(secret);
+    }
+    await withClient(url, (c) => c.query(`create table kept (v text); insert into kept values ('before restart')`));
+    const res = await fetch(`http://127.0.0.1:${env.IASQL_API_PORT}/v1/databases`, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await res.json()) as any).databases.map((d: { name: string }) => d.name)).toEqual(['iasql']);
+  });
+
+  test('Ctrl-C (SIGINT) stops the API and the embedded Postgres, exit code 0', async () => {
+    running!.child.kill('SIGINT');
+    expect(await running!.exited).toBe(0);
+    expect(await portOpen(Number(env.IASQL_API_PORT))).toBe(false);
+    expect(await portOpen(Number(env.IASQL_PG_PORT))).toBe(false);
+  });
+
+  test('restart finds every database and row as it was, same token, no second first database', async () => {
+    running = await spawnStart(env);
+    expect(fs.readFileSync(path.join(home, 'admin-token'), 'utf8').trim()).toBe(token);
+    const rows = await withClient(url, (c) => c.query('select v from kept'));
+    expect(rows.rows).toEqual([{ v: 'before restart' }]);
+    const res = await fetch(`http://127.0.0.1:${env.IASQL_API_PORT}/v1/databases`, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await res.json()) as any).databases.map((d: { name: string }) => d.name)).toEqual(['iasql']);
+  });
+
+  test('after SIGKILL, the next start recovers and loses nothing', async () => {
+    await withClient(url, (c) => c.query(`insert into kept values ('before kill')`));
+    running!.child.kill('SIGKILL');
+    await running!.exited;
+    running = await spawnStart(env);
+    expect(running.stderr()).toContain('embedded Postgres from an earlier run is still up: restarting it');
+    const rows = await withClient(url, (c) => c.query('select v from kept order by v'));
+    expect(rows.rows).toEqual([{ v: 'before kill' }, { v: 'before restart' }]);
+    expect(await tryConnect(url)).toBe('connected');
+  });
+
+  test('a second engine on the same API port fails with a message naming the variable to change', async () => {
+    const clashHome = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-clash-'));
+    const pgPort = await freePort();
+    const clash = await spawnStart({ ...env, IASQL_HOME: clashHome, IASQL_PG_PORT: String(pgPort) }).catch((e: Error) => e.message);
+    fs.rmSync(clashHome, { recursive: true, force: true });
+    // It stopped the embedded Postgres it had started.
+    expect(await portOpen(pgPort)).toBe(false);
+    expect(clash).toContain(`port ${env.IASQL_API_PORT} on 127.0.0.1 is already in use; set IASQL_API_PORT to another port`);
+  });
+});

@@ -1,0 +1,34 @@
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { metadataDataSource } from '../src/metadata/data-source';
+import { serverUrl, startTestEngine, stopTestEngine, TestEngine } from './support/engine';
+
+const run = promisify(execFile);
+let engine: TestEngine;
+beforeAll(async () => {
+  engine = await startTestEngine();
+});
+afterAll(() => stopTestEngine(engine));
+
+describe('metadata database', () => {
+  test('the migrations produce exactly the schema the entities describe', async () => {
+    const ds = metadataDataSource(engine.conns.settings(engine.config.metadataDatabase));
+    await ds.initialize();
+    try {
+      const pending = await ds.driver.createSchemaBuilder().log();
+      expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+    } finally {
+      await ds.destroy();
+    }
+  });
+
+  test('the TypeORM CLI works with ormconfig (migration:show)', async () => {
+    const root = path.join(__dirname, '..');
+    const { stdout } = await run(path.join(root, 'node_modules/.bin/typeorm'), ['-d', 'dist/ormconfig.js', 'migration:show'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: serverUrl(), IASQL_METADATA_DB: engine.config.metadataDatabase },
+    });
+    expect(stdout).toMatch(/\[X\] \d+ ManagedDatabase1763700000000/);
+  });
+});
