@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import { tokenFile } from './admin-token';
 import { loadConfig } from './config';
-import { startEngine } from './engine';
+import { startEngine, type Engine } from './engine';
 import { IasqlError } from './errors';
 import { createLogger } from './logger';
 import { ENGINE_VERSION } from './version';
@@ -36,17 +36,26 @@ async function withSpinner<T>(label: string, work: Promise<T>): Promise<T> {
 async function start() {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const engine = await withSpinner('starting iasql', startEngine(config, logger));
-  let stopping = false;
+  // Signals are handled from the first moment: a Ctrl-C during start-up lets the start finish,
+  // then stops everything cleanly, instead of leaving Postgres running.
+  let engine: Engine | undefined;
+  let stopRequested = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopRequested) return;
+    stopRequested = true;
+    if (!engine) return; // start() below sees the flag once the engine is up
     logger.info({ signal }, 'shutting down');
     await engine.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  engine = await withSpinner('starting iasql', startEngine(config, logger));
+  if (stopRequested) {
+    logger.info('stop requested during start-up: shutting down');
+    await engine.stop();
+    process.exit(0);
+  }
 
   const pg = `${engine.postgres.host}:${engine.postgres.port}`;
   const lines = [

@@ -3,7 +3,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { tryConnect, withClient } from './support/engine';
-import { spawnStart, StartedEngine } from './support/cli';
+import { spawn } from 'node:child_process';
+import { CLI, spawnStart, StartedEngine } from './support/cli';
 import { freePort } from './support/free-port';
 
 // The new user's path: `iasql start` with no DATABASE_URL starts its own Postgres under IASQL_HOME.
@@ -98,5 +99,30 @@ describe('iasql start on the embedded Postgres', () => {
     // It stopped the embedded Postgres it had started.
     expect(await portOpen(pgPort)).toBe(false);
     expect(clash).toContain(`port ${env.IASQL_API_PORT} on 127.0.0.1 is already in use; set IASQL_API_PORT to another port`);
+  });
+});
+
+describe('Ctrl-C during start-up', () => {
+  test('the start finishes, then everything stops cleanly: exit 0, no Postgres left running', async () => {
+    const home2 = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-ctrlc-'));
+    const pgPort = await freePort();
+    const child = spawn(process.execPath, [CLI, 'start'], {
+      env: { ...process.env, ...env, IASQL_HOME: home2, IASQL_PG_PORT: String(pgPort), IASQL_API_PORT: String(await freePort()) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // Interrupt right after initdb, while the engine is still starting.
+    await new Promise<void>((resolve) =>
+      child.stderr!.on('data', (d) => {
+        err += d;
+        if (err.includes('initialised embedded Postgres cluster')) resolve();
+      }),
+    );
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(err).toContain('stop requested during start-up: shutting down');
+    expect(await portOpen(pgPort)).toBe(false);
+    fs.rmSync(home2, { recursive: true, force: true });
   });
 });

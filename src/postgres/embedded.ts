@@ -77,11 +77,13 @@ function chown(p: string, as: RunAs) {
   if (as.uid !== undefined && as.gid !== undefined) fs.chownSync(p, as.uid, as.gid);
 }
 
-async function run(bin: string, args: string[], as: RunAs, detached = false): Promise<string> {
+// Children run in their own process group: a Ctrl-C at the terminal reaches only the engine, which
+// then finishes or undoes what it started instead of leaving a half-made cluster.
+async function run(bin: string, args: string[], as: RunAs): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, {
       ...as,
-      detached,
+      detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
     });
@@ -182,7 +184,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   chown(logFile, as);
 
   try {
-    await run(path.join(bin, 'pg_ctl'), ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s'], as, true);
+    await run(path.join(bin, 'pg_ctl'), ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-s'], as);
   } catch (cause) {
     throw new IasqlError(
       'embedded_postgres_start_failed',
