@@ -13,6 +13,8 @@ import type { Logger } from './logger';
 import { metadataDataSource } from './metadata/data-source';
 import { Connections } from './postgres/connections';
 import { startEmbeddedPostgres } from './postgres/embedded';
+import { ModuleOperations } from './modules/operations';
+import { BUILTIN_MODULES_DIR, ModuleRegistry } from './modules/registry';
 
 export interface Engine {
   /** Base URL of the REST API, e.g. http://127.0.0.1:8088. */
@@ -22,6 +24,8 @@ export interface Engine {
   /** Where the admin token came from: a file path or IASQL_ADMIN_TOKEN. */
   tokenSource: string;
   databases: DatabaseManager;
+  registry: ModuleRegistry;
+  modules: ModuleOperations;
   conns: Connections;
   /** The default database created on this start, if it was the first start. */
   firstDatabase?: CreatedDatabase;
@@ -45,6 +49,8 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     }
   };
   try {
+    // Modules first: a broken module stops the start before anything else happens.
+    const registry = ModuleRegistry.load([BUILTIN_MODULES_DIR, ...config.modulePath]);
     fs.mkdirSync(config.home, { recursive: true, mode: 0o711 });
     let adminUrl: string;
     let embedded = false;
@@ -68,12 +74,16 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     cleanups.push(() => meta.destroy());
     await migrateMetadata(conns, meta, config.metadataDatabase, logger);
 
-    const databases = new DatabaseManager(conns, meta, config.metadataDatabase, logger);
+    // Each needs the other: creating a database installs the bootstrap modules; module grants need the database's role.
+    const databases: DatabaseManager = new DatabaseManager(conns, meta, config.metadataDatabase, logger, (db: string): Promise<void> =>
+      modules.ensureBootstrap(db),
+    );
+    const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
     await databases.reconcile();
     await databases.upgradeAll();
 
     const { token, source: tokenSource } = resolveAdminToken(config.home, config.adminToken);
-    const app = createApi({ token, databases, conns, metadataDatabase: config.metadataDatabase, logger });
+    const app = createApi({ token, databases, registry, modules, conns, metadataDatabase: config.metadataDatabase, logger });
     const server = await listen(app, config.apiHost, config.apiPort);
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as AddressInfo).port;
@@ -86,6 +96,8 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       postgres: { ...conns.endpoint, embedded },
       tokenSource,
       databases,
+      registry,
+      modules,
       conns,
       firstDatabase,
       firstDatabaseUrlFile: urlFile,

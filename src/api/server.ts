@@ -2,15 +2,20 @@ import express from 'express';
 import type { Connections } from '../postgres/connections';
 import type { DatabaseManager } from '../databases/manager';
 import type { Logger } from '../logger';
+import type { ModuleOperations } from '../modules/operations';
+import type { ModuleRegistry } from '../modules/registry';
 import { ENGINE_VERSION } from '../version';
 import { requireToken } from './auth';
 import { errorHandler, unknownRoute } from './errors';
 import { openApiDocument } from './openapi';
 import { databaseRoutes } from './routes/databases';
+import { moduleRoutes } from './routes/modules';
 
 export interface ApiDeps {
   token: string;
   databases: DatabaseManager;
+  registry: ModuleRegistry;
+  modules: ModuleOperations;
   conns: Connections;
   metadataDatabase: string;
   logger: Logger;
@@ -53,6 +58,7 @@ export function createApi(deps: ApiDeps): express.Express {
     res.json({ version: ENGINE_VERSION, postgres: rows[0].v, node: process.version });
   });
   v1.use('/databases', databaseRoutes(deps.databases));
+  v1.use(moduleRoutes(deps.registry, deps.modules, deps.databases));
   app.use('/v1', v1);
 
   app.use(unknownRoute);

@@ -50,6 +50,8 @@ export class DatabaseManager {
     meta: DataSource,
     private readonly metadataDatabase: string,
     private readonly logger: Logger,
+    /** Brings a database's engine-owned parts up to date after its engine SQL (bootstrap modules). */
+    private readonly prepare: (database: string) => Promise<void> = async () => undefined,
   ) {
     this.reserved = reservedNames(metadataDatabase);
     this.repo = meta.getRepository(ManagedDatabase);
@@ -93,6 +95,7 @@ export class DatabaseManager {
         } finally {
           tenant.release();
         }
+        await this.prepare(name);
         await this.repo.update({ name }, { status: 'ready' });
       } catch (err) {
         await this.remove(c, name, user, { keepDatabase: !madeDatabase }).catch((cleanupErr) =>
@@ -122,6 +125,18 @@ export class DatabaseManager {
 
   async get(rawName: unknown): Promise<DatabaseInfo> {
     return toInfo(await this.find(rawName));
+  }
+
+  /** The login role of a database (in any state). */
+  async roleOf(rawName: unknown): Promise<string> {
+    return (await this.find(rawName)).roleName;
+  }
+
+  /** The database, which must be ready (not being created or dropped). */
+  async ready(rawName: unknown): Promise<DatabaseInfo> {
+    const db = await this.find(rawName);
+    if (db.status !== 'ready') throw conflict(`database '${db.name}' is ${db.status === 'creating' ? 'being created' : 'being dropped'}; try again in a moment`);
+    return toInfo(db);
   }
 
   /** Ends the database's sessions, drops database and role, removes the record. */
@@ -174,6 +189,7 @@ export class DatabaseManager {
       const c = await this.conns.pool(db.name).connect();
       try {
         const ran = await applyEngineSql(c);
+        await this.prepare(db.name);
         if (ran > 0 || db.engineVersion !== ENGINE_VERSION) {
           await this.repo.update({ name: db.name }, { engineVersion: ENGINE_VERSION });
           this.logger.info({ database: db.name, files: ran }, 'engine SQL brought up to date');

@@ -1,0 +1,1 @@
+DROP FUNCTION iasql_modules_installed();

@@ -1,0 +1,1 @@
+-- iasql_functions has no tables; its functions go with its before_uninstall hook.

@@ -1,0 +1,1 @@
+-- iasql_functions has no tables; its functions come from its hooks.

@@ -1,0 +1,3 @@
+DROP TABLE iasql_tables;
+DROP TABLE iasql_dependencies;
+DROP TABLE iasql_module;

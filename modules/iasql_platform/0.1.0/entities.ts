@@ -1,0 +1,43 @@
+import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+
+@Entity('iasql_module')
+export class IasqlModule {
+  @PrimaryColumn({ type: 'text', primaryKeyConstraintName: 'iasql_module_pkey' })
+  name: string;
+
+  @Column({ type: 'text' })
+  version: string;
+
+  @CreateDateColumn({ name: 'installed_at', type: 'timestamptz' })
+  installedAt: Date;
+}
+
+@Entity('iasql_dependencies')
+export class IasqlDependency {
+  @PrimaryColumn({ type: 'text', primaryKeyConstraintName: 'iasql_dependencies_pkey' })
+  module: string;
+
+  @PrimaryColumn({ type: 'text', primaryKeyConstraintName: 'iasql_dependencies_pkey' })
+  dependency: string;
+
+  @ManyToOne(() => IasqlModule, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'module', foreignKeyConstraintName: 'iasql_dependencies_module_fkey' })
+  moduleRow: IasqlModule;
+
+  @ManyToOne(() => IasqlModule)
+  @JoinColumn({ name: 'dependency', foreignKeyConstraintName: 'iasql_dependencies_dependency_fkey' })
+  dependencyRow: IasqlModule;
+}
+
+@Entity('iasql_tables')
+export class IasqlTable {
+  @PrimaryColumn({ name: 'table_name', type: 'text', primaryKeyConstraintName: 'iasql_tables_pkey' })
+  tableName: string;
+
+  @Column({ type: 'text' })
+  module: string;
+
+  @ManyToOne(() => IasqlModule, { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'module', foreignKeyConstraintName: 'iasql_tables_module_fkey' })
+  moduleRow: IasqlModule;
+}

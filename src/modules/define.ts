@@ -1,0 +1,84 @@
+/**
+ * How a module is declared. A module is a folder with an index (index.ts compiled to index.js)
+ * whose default export is `defineModule({...})`, plus its plain SQL files:
+ *
+ * ```ts
+ * import { defineModule } from 'iasql';
+ * import { Note } from './0.1.0/entities';
+ *
+ * export default defineModule({
+ *   name: 'notes',
+ *   description: 'Notes and tags',
+ *   dir: __dirname,
+ *   versions: [
+ *     { version: '0.1.0', entities: [Note] },                 // 0.1.0/up.sql, 0.1.0/down.sql
+ *     { version: '0.2.0', entities: [NoteV2], dependencies: ['other'],
+ *       sql: { afterInstall: '0.2.0/after_install.sql', beforeUninstall: '0.2.0/before_uninstall.sql' } },
+ *   ],
+ * });
+ * ```
+ *
+ * Versions are immutable once released and listed oldest first. The first version's migration
+ * creates the module's tables; each later one migrates the previous version's tables in place.
+ * Installing version N runs the ups of every version up to N; uninstalling runs the downs back.
+ * See docs/module-authoring.md.
+ */
+
+/** Postgres types an rpc argument or result column may have. */
+export const RPC_TYPES = ['text', 'integer', 'bigint', 'boolean', 'numeric', 'json', 'jsonb', 'timestamptz', 'text[]', 'uuid'] as const;
+export type RpcType = (typeof RPC_TYPES)[number];
+
+export interface RpcArgument {
+  name: string;
+  type: RpcType;
+  /** Present: the argument is optional, with this default. */
+  default?: string | number | boolean | null;
+  description?: string;
+}
+
+export type RpcReturns = { scalar: RpcType } | { table: Array<{ name: string; type: RpcType }> };
+
+/** Context a handler runs with (filled in by the rpc runtime). */
+export interface RpcContext {
+  /** The calling database. */
+  database: string;
+  signal: AbortSignal;
+}
+
+export interface RpcMethod {
+  description: string;
+  example?: string;
+  args?: RpcArgument[];
+  returns: RpcReturns;
+  handler: (ctx: RpcContext, args: Record<string, unknown>) => Promise<unknown> | unknown;
+}
+
+export interface ModuleVersion {
+  /** x.y.z */
+  version: string;
+  /** Names of modules this version needs installed first. */
+  dependencies?: string[];
+  /** TypeORM entity classes: one table each, owned by this module. */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- TypeORM entities are classes
+  entities?: Function[];
+  /** Migration files, relative to `dir`. Default: `<version>/up.sql` and `<version>/down.sql`. */
+  migration?: { up: string; down: string };
+  /** Hook files, relative to `dir`: after_install runs right after the migration up, before_uninstall right before the down. */
+  sql?: { afterInstall?: string; beforeUninstall?: string };
+  /** What the tenant role may do with this module's tables (default 'write': select, insert, update, delete). */
+  tenantAccess?: 'read' | 'write';
+  rpc?: Record<string, RpcMethod>;
+}
+
+export interface ModuleDefinition {
+  name: string;
+  description: string;
+  /** The module's folder (pass `__dirname`); SQL file paths are relative to it. */
+  dir: string;
+  versions: ModuleVersion[];
+}
+
+/** Declares a module. Checks happen when the registry loads (see registry.ts), all at once. */
+export function defineModule(def: ModuleDefinition): ModuleDefinition {
+  return def;
+}

@@ -1,0 +1,272 @@
+import { escapeIdentifier as ident, PoolClient } from 'pg';
+import { conflict, IasqlError } from '../errors';
+import type { Logger } from '../logger';
+import type { Connections } from '../postgres/connections';
+import { dependencyOrder } from './graph';
+import { BOOTSTRAP_MODULES, LoadedVersion, ModuleRegistry, SqlFile } from './registry';
+import { splitSql } from './sql-split';
+
+export interface InstalledModule {
+  name: string;
+  version: string;
+}
+
+/** One move of one module: install (from absent), upgrade, or uninstall (to absent). */
+interface Step {
+  module: string;
+  from?: LoadedVersion;
+  to?: LoadedVersion;
+}
+
+export interface TableReport {
+  module: string;
+  table: string;
+  records: number;
+}
+
+export interface InstallReport {
+  installed: Array<{ module: string; version: string }>;
+  alreadyInstalled: Array<{ module: string; version: string }>;
+  tables: TableReport[];
+}
+
+export interface UninstallReport {
+  uninstalled: Array<{ module: string; version: string }>;
+  tables: TableReport[];
+}
+
+export interface UpgradeReport {
+  upgraded: Array<{ module: string; from: string; to: string }>;
+  installed: Array<{ module: string; version: string }>;
+}
+
+/**
+ * Install, uninstall and upgrade modules in a managed database. Each call is one transaction
+ * under a per-database advisory lock: either every step lands, or the database is left exactly
+ * as it was and the error names the module, version, file, line and statement that failed.
+ */
+export class ModuleOperations {
+  constructor(
+    private readonly registry: ModuleRegistry,
+    private readonly conns: Connections,
+    /** The tenant role of a database (gets privileges on module tables). */
+    private readonly roleOf: (database: string) => Promise<string>,
+    private readonly logger: Logger,
+  ) {}
+
+  async installed(database: string): Promise<InstalledModule[]> {
+    return this.readInstalled(await this.conns.pool(database).connect(), true);
+  }
+
+  /** `specs` are module names, or `name@x.y.z` to pin a version. Dependencies come along. */
+  async install(database: string, specs: string[]): Promise<InstallReport> {
+    const wanted = specs.map((s) => this.parseSpec(s));
+    return this.inTransaction(database, async (c, role) => {
+      const installed = new Map((await this.readInstalled(c)).map((m) => [m.name, m.version]));
+      const report: InstallReport = { installed: [], alreadyInstalled: [], tables: [] };
+      const targets = new Map<string, LoadedVersion>();
+      for (const w of wanted) {
+        const have = installed.get(w.name);
+        if (have !== undefined) {
+          if (w.version && w.version !== have) {
+            throw conflict(`module '${w.name}' is installed at ${have}; to move it to ${w.version}, upgrade the database`);
+          }
+          report.alreadyInstalled.push({ module: w.name, version: have });
+          continue;
+        }
+        const v = this.registry.resolve(w.name, w.version);
+        const other = targets.get(w.name);
+        if (other && other.version !== v.version) throw conflict(`module '${w.name}' is asked for twice, at ${other.version} and ${v.version}`);
+        targets.set(w.name, v);
+      }
+      // Dependencies: the installed version if there is one, else the latest.
+      const queue = [...targets.values()];
+      while (queue.length) {
+        for (const d of queue.shift()!.dependencies) {
+          if (installed.has(d) || targets.has(d)) continue;
+          const v = this.registry.resolve(d);
+          targets.set(d, v);
+          queue.push(v);
+        }
+      }
+      const order = dependencyOrder(targets.keys(), (n) => targets.get(n)!.dependencies.filter((d) => targets.has(d)));
+      for (const name of order) {
+        const to = targets.get(name)!;
+        await this.apply(c, role, { module: name, to });
+        report.installed.push({ module: name, version: to.version });
+        for (const table of to.tables) report.tables.push({ module: name, table, records: await count(c, table) });
+      }
+      return report;
+    });
+  }
+
+  /** Uninstalls leaf to root. Refuses, naming them, while other installed modules depend on a target. */
+  async uninstall(database: string, names: string[]): Promise<UninstallReport> {
+    for (const n of names) {
+      this.registry.resolve(this.parseSpec(n).name);
+      if (BOOTSTRAP_MODULES.includes(n)) throw new IasqlError('bootstrap_module', `'${n}' is a bootstrap module and cannot be uninstalled`, 400);
+    }
+    return this.inTransaction(database, async (c) => {
+      const installed = new Map((await this.readInstalled(c)).map((m) => [m.name, m.version]));
+      const targets = new Set(names);
+      for (const n of targets) {
+        if (!installed.has(n)) throw new IasqlError('not_installed', `module '${n}' is not installed; installed: ${[...installed.keys()].join(', ')}`, 400);
+      }
+      const deps = await this.readDependencies(c);
+      for (const n of targets) {
+        const dependents = deps.filter((d) => d.dependency === n && !targets.has(d.module)).map((d) => d.module);
+        if (dependents.length) {
+          throw conflict(`cannot uninstall '${n}': ${dependents.map((d) => `'${d}'`).join(', ')} depend${dependents.length === 1 ? 's' : ''} on it; uninstall ${dependents.length === 1 ? 'it' : 'them'} first or together`);
+        }
+      }
+      const order = dependencyOrder(targets, (n) => deps.filter((d) => d.module === n && targets.has(d.dependency)).map((d) => d.dependency)).reverse();
+      const report: UninstallReport = { uninstalled: [], tables: [] };
+      for (const name of order) {
+        const from = this.registry.resolve(name, installed.get(name));
+        for (const table of from.tables) report.tables.push({ module: name, table, records: await count(c, table) });
+        await this.apply(c, '', { module: name, from });
+        report.uninstalled.push({ module: name, version: from.version });
+      }
+      return report;
+    });
+  }
+
+  /**
+   * Moves every installed module to its latest version through each intermediate version's
+   * migration, dependencies first. New dependencies of a latest version are installed.
+   */
+  async upgrade(database: string): Promise<UpgradeReport> {
+    return this.inTransaction(database, async (c, role) => {
+      const installed = await this.readInstalled(c);
+      const have = new Map(installed.map((m) => [m.name, m.version]));
+      const targets = new Map<string, LoadedVersion>();
+      for (const m of installed) {
+        if (!this.registry.get(m.name)) throw new IasqlError('unknown_module', `installed module '${m.name}' is not known to this engine; cannot upgrade`);
+        targets.set(m.name, this.registry.resolve(m.name));
+      }
+      const queue = [...targets.values()];
+      while (queue.length) {
+        for (const d of queue.shift()!.dependencies) {
+          if (!targets.has(d)) {
+            const v = this.registry.resolve(d);
+            targets.set(d, v);
+            queue.push(v);
+          }
+        }
+      }
+      const report: UpgradeReport = { upgraded: [], installed: [] };
+      const order = dependencyOrder(targets.keys(), (n) => targets.get(n)!.dependencies);
+      for (const name of order) {
+        const to = targets.get(name)!;
+        const current = have.get(name);
+        if (current === to.version) continue;
+        const from = current === undefined ? undefined : this.registry.resolve(name, current);
+        await this.apply(c, role, { module: name, from, to });
+        if (from) report.upgraded.push({ module: name, from: from.version, to: to.version });
+        else report.installed.push({ module: name, version: to.version });
+      }
+      return report;
+    });
+  }
+
+  /** Installs the bootstrap modules if they are missing (new databases, databases from before modules). */
+  async ensureBootstrap(database: string): Promise<void> {
+    const have = new Set((await this.installed(database)).map((m) => m.name));
+    const missing = BOOTSTRAP_MODULES.filter((m) => !have.has(m));
+    if (missing.length) await this.install(database, missing);
+  }
+
+  private parseSpec(spec: string): { name: string; version?: string } {
+    if (typeof spec !== 'string') throw new IasqlError('bad_request', 'module names must be strings', 400);
+    const m = /^([a-z][a-z0-9_]{0,62})(?:@(\d+\.\d+\.\d+))?$/.exec(spec);
+    if (!m) throw new IasqlError('bad_request', `invalid module '${spec.slice(0, 80)}': use name or name@x.y.z`, 400);
+    return { name: m[1], version: m[2] };
+  }
+
+  private async inTransaction<T>(database: string, fn: (c: PoolClient, role: string) => Promise<T>): Promise<T> {
+    const role = await this.roleOf(database);
+    const started = Date.now();
+    const result = await this.conns.transaction(database, async (c) => {
+      await c.query(`select pg_advisory_xact_lock(hashtext('iasql_modules'))`);
+      return fn(c, role);
+    });
+    this.logger.info({ database, ms: Date.now() - started }, 'module operation committed');
+    return result;
+  }
+
+  /** Runs one step's SQL and updates the platform tables. */
+  private async apply(c: PoolClient, role: string, step: Step) {
+    const { from, to } = step;
+    const versions = this.registry.get(step.module)!.versions;
+    if (from?.beforeUninstall) await run(c, from, from.beforeUninstall);
+    if (to) {
+      for (const v of versions.slice(from ? from.index + 1 : 0, to.index + 1)) await run(c, v, v.up);
+      if (to.afterInstall) await run(c, to, to.afterInstall);
+      await this.record(c, to);
+      await this.grant(c, role, to);
+    } else if (from) {
+      for (const v of versions.slice(0, from.index + 1).reverse()) await run(c, v, v.down);
+      // The platform module's own down drops the tables these rows live in.
+      if (step.module !== 'iasql_platform') await c.query('delete from iasql_module where name = $1', [step.module]);
+    }
+  }
+
+  private async record(c: PoolClient, v: LoadedVersion) {
+    await c.query(
+      `insert into iasql_module (name, version) values ($1, $2) on conflict (name) do update set version = excluded.version`,
+      [v.module, v.version],
+    );
+    await c.query('delete from iasql_dependencies where module = $1', [v.module]);
+    await c.query('delete from iasql_tables where module = $1', [v.module]);
+    if (v.dependencies.length) {
+      await c.query('insert into iasql_dependencies (module, dependency) select $1, unnest($2::text[])', [v.module, v.dependencies]);
+    }
+    if (v.tables.length) {
+      await c.query('insert into iasql_tables (table_name, module) select unnest($2::text[]), $1', [v.module, v.tables]);
+    }
+  }
+
+  /** The tenant may read (platform) or edit (everything else) a module's tables. */
+  private async grant(c: PoolClient, role: string, v: LoadedVersion) {
+    if (!role || v.tables.length === 0) return;
+    const privileges = v.tenantAccess === 'read' ? 'select' : 'select, insert, update, delete';
+    await c.query(`grant ${privileges} on table ${v.tables.map(ident).join(', ')} to ${ident(role)}`);
+    if (v.tenantAccess === 'write') await c.query(`grant usage, select on all sequences in schema public to ${ident(role)}`);
+  }
+
+  private async readInstalled(c: PoolClient, release = false): Promise<InstalledModule[]> {
+    try {
+      const { rows } = await c.query<{ exists: boolean }>(`select to_regclass('public.iasql_module') is not null as exists`);
+      if (!rows[0].exists) return [];
+      return (await c.query<InstalledModule>('select name, version from iasql_module order by name')).rows;
+    } finally {
+      if (release) c.release();
+    }
+  }
+
+  private async readDependencies(c: PoolClient) {
+    return (await c.query<{ module: string; dependency: string }>('select module, dependency from iasql_dependencies')).rows;
+  }
+}
+
+async function count(c: PoolClient, table: string): Promise<number> {
+  const { rows } = await c.query<{ n: number }>(`select count(*)::int as n from ${ident(table)}`);
+  return rows[0].n;
+}
+
+/** Runs a SQL file statement by statement; a failure names module, version, file, line and statement. */
+async function run(c: PoolClient, v: LoadedVersion, file: SqlFile) {
+  for (const stmt of splitSql(file.sql)) {
+    try {
+      await c.query(stmt.text);
+    } catch (err) {
+      const short = stmt.text.length > 300 ? `${stmt.text.slice(0, 300)}...` : stmt.text;
+      throw new IasqlError(
+        'module_sql_failed',
+        `module ${v.module}@${v.version}: ${file.name} line ${stmt.line} failed: ${(err as Error).message}\n  statement: ${short}\nnothing was changed`,
+        500,
+        { cause: err },
+      );
+    }
+  }
+}

@@ -1,0 +1,253 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { getMetadataArgsStorage } from 'typeorm';
+import { IasqlError } from '../errors';
+import { CycleError, dependencyOrder } from './graph';
+import { ModuleDefinition, ModuleVersion, RPC_TYPES, RpcMethod } from './define';
+
+/** A module version as the engine runs it: validated, SQL read, tables known. */
+export interface LoadedVersion {
+  module: string;
+  version: string;
+  /** Position in the module's versions, oldest 0. */
+  index: number;
+  dependencies: string[];
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- TypeORM entities are classes
+  entities: Function[];
+  tables: string[];
+  tenantAccess: 'read' | 'write';
+  up: SqlFile;
+  down: SqlFile;
+  afterInstall?: SqlFile;
+  beforeUninstall?: SqlFile;
+  rpc: Record<string, RpcMethod>;
+}
+
+export interface SqlFile {
+  /** Path relative to the module's folder, for messages. */
+  name: string;
+  sql: string;
+}
+
+export interface LoadedModule {
+  name: string;
+  description: string;
+  dir: string;
+  versions: LoadedVersion[];
+  latest: LoadedVersion;
+}
+
+/** Modules every database gets on creation; they cannot be uninstalled. */
+export const BOOTSTRAP_MODULES = ['iasql_platform', 'iasql_functions'];
+
+export const BUILTIN_MODULES_DIR = path.join(__dirname, '..', '..', 'modules');
+
+const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+const VERSION = /^(\d+)\.(\d+)\.(\d+)$/;
+
+export function compareVersions(a: string, b: string): number {
+  const pa = VERSION.exec(a)!.slice(1).map(Number);
+  const pb = VERSION.exec(b)!.slice(1).map(Number);
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
+  return 0;
+}
+
+/**
+ * Every version of every module the engine can run, loaded from the built-in folder and the
+ * IASQL_MODULE_PATH folders. Loading validates everything and reports every problem at once;
+ * the engine refuses to start on any.
+ */
+export class ModuleRegistry {
+  private constructor(private readonly modules: Map<string, LoadedModule>) {}
+
+  static load(dirs: string[]): ModuleRegistry {
+    const problems: string[] = [];
+    const found = new Map<string, { def: ModuleDefinition; file: string }>();
+    for (const dir of dirs) {
+      for (const file of moduleIndexes(dir, problems)) {
+        let def: ModuleDefinition;
+        try {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports -- modules are loaded by path at run time
+          const exported = require(file);
+          def = exported?.default ?? exported;
+        } catch (err) {
+          problems.push(`${file}: cannot be loaded: ${(err as Error).message}`);
+          continue;
+        }
+        if (!def || typeof def.name !== 'string' || !Array.isArray(def.versions)) {
+          problems.push(`${file}: the default export is not a module (use defineModule({...}))`);
+          continue;
+        }
+        const other = found.get(def.name);
+        if (other) problems.push(`module '${def.name}' is defined twice: ${other.file} and ${file}`);
+        else found.set(def.name, { def, file });
+      }
+    }
+    const modules = new Map<string, LoadedModule>();
+    for (const { def, file } of found.values()) {
+      const loaded = loadModule(def, file, problems);
+      if (loaded) modules.set(loaded.name, loaded);
+    }
+    for (const b of BOOTSTRAP_MODULES) if (!modules.has(b)) problems.push(`bootstrap module '${b}' is missing`);
+    checkDependencies(modules, problems);
+    checkTables(modules, problems);
+    if (problems.length) {
+      throw new IasqlError('invalid_modules', `the module registry is invalid:\n  - ${problems.join('\n  - ')}`);
+    }
+    return new ModuleRegistry(modules);
+  }
+
+  list(): LoadedModule[] {
+    return [...this.modules.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): LoadedModule | undefined {
+    return this.modules.get(name);
+  }
+
+  /** The named version, or a 400 that lists what exists. */
+  resolve(name: string, version?: string): LoadedVersion {
+    const m = this.modules.get(name);
+    if (!m) {
+      throw new IasqlError('unknown_module', `unknown module '${name}'; available: ${this.list().map((x) => x.name).join(', ')}`, 400);
+    }
+    if (version === undefined) return m.latest;
+    const v = m.versions.find((x) => x.version === version);
+    if (!v) {
+      throw new IasqlError('unknown_version', `module '${name}' has no version ${version}; versions: ${m.versions.map((x) => x.version).join(', ')}`, 400);
+    }
+    return v;
+  }
+}
+
+function moduleIndexes(dir: string, problems: string[]): string[] {
+  const index = (d: string) => ['index.js', 'index.ts'].map((f) => path.join(d, f)).find((f) => fs.existsSync(f));
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    problems.push(`module folder ${dir} does not exist`);
+    return [];
+  }
+  const own = index(dir);
+  if (own) return [own];
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => index(path.join(dir, e.name)))
+    .filter((f): f is string => f !== undefined)
+    .sort();
+}
+
+function loadModule(def: ModuleDefinition, file: string, problems: string[]): LoadedModule | undefined {
+  const where = `module '${def.name}'`;
+  const before = problems.length;
+  if (!NAME.test(def.name)) problems.push(`${file}: invalid module name '${def.name}' (lowercase letters, digits, _; starts with a letter)`);
+  if (typeof def.dir !== 'string' || !fs.existsSync(def.dir)) problems.push(`${where}: 'dir' must be the module's folder (pass __dirname)`);
+  if (def.versions.length === 0) problems.push(`${where}: declares no versions`);
+  const versions: LoadedVersion[] = [];
+  def.versions.forEach((v: ModuleVersion, index) => {
+    const at = `${where} version ${v.version}`;
+    if (!VERSION.test(v.version ?? '')) {
+      problems.push(`${where}: invalid version '${v.version}' (use x.y.z)`);
+      return;
+    }
+    const prev = versions[versions.length - 1];
+    if (prev && compareVersions(prev.version, v.version) >= 0) {
+      problems.push(`${where}: versions must be listed oldest first, each greater than the one before (${prev.version} then ${v.version})`);
+    }
+    const read = (rel: string, what: string): SqlFile | undefined => {
+      const full = path.join(def.dir ?? '', rel);
+      if (!fs.existsSync(full)) {
+        problems.push(`${at}: ${what} file ${rel} is missing (looked for ${full})`);
+        return undefined;
+      }
+      return { name: rel, sql: fs.readFileSync(full, 'utf8') };
+    };
+    const up = read(v.migration?.up ?? `${v.version}/up.sql`, 'migration up');
+    const down = read(v.migration?.down ?? `${v.version}/down.sql`, 'migration down');
+    const afterInstall = v.sql?.afterInstall ? read(v.sql.afterInstall, 'after_install hook') : undefined;
+    const beforeUninstall = v.sql?.beforeUninstall ? read(v.sql.beforeUninstall, 'before_uninstall hook') : undefined;
+    const entities = v.entities ?? [];
+    const tables: string[] = [];
+    for (const e of entities) {
+      const table = getMetadataArgsStorage().tables.find((t) => t.target === e);
+      if (!table) problems.push(`${at}: ${e.name} is not a TypeORM entity (add @Entity('table_name'))`);
+      else if (!table.name) problems.push(`${at}: entity ${e.name} must name its table: @Entity('table_name')`);
+      else tables.push(table.name);
+    }
+    const rpc = v.rpc ?? {};
+    for (const [method, decl] of Object.entries(rpc)) checkRpc(`${at} rpc ${method}`, method, decl, problems);
+    if (up && down) {
+      versions.push({
+        module: def.name,
+        version: v.version,
+        index,
+        dependencies: [...new Set(v.dependencies ?? [])],
+        entities,
+        tables,
+        tenantAccess: v.tenantAccess ?? 'write',
+        up,
+        down,
+        afterInstall,
+        beforeUninstall,
+        rpc,
+      });
+    }
+  });
+  if (problems.length > before || versions.length === 0) return undefined;
+  return { name: def.name, description: def.description ?? '', dir: def.dir, versions, latest: versions[versions.length - 1] };
+}
+
+function checkRpc(at: string, method: string, decl: RpcMethod, problems: string[]) {
+  if (!NAME.test(method)) problems.push(`${at}: invalid method name (lowercase letters, digits, _)`);
+  if (typeof decl.handler !== 'function') problems.push(`${at}: handler must be a function`);
+  if (!decl.description) problems.push(`${at}: needs a description`);
+  const seen = new Set<string>();
+  let optional = false;
+  for (const a of decl.args ?? []) {
+    if (!NAME.test(a.name)) problems.push(`${at}: invalid argument name '${a.name}'`);
+    if (seen.has(a.name)) problems.push(`${at}: argument '${a.name}' is declared twice`);
+    seen.add(a.name);
+    if (!RPC_TYPES.includes(a.type)) problems.push(`${at}: argument '${a.name}' has unsupported type '${a.type}' (use ${RPC_TYPES.join(', ')})`);
+    if ('default' in a) optional = true;
+    else if (optional) problems.push(`${at}: required argument '${a.name}' follows an optional one`);
+  }
+  const r = decl.returns as { scalar?: string; table?: Array<{ name: string; type: string }> } | undefined;
+  if (r?.scalar !== undefined) {
+    if (!RPC_TYPES.includes(r.scalar as never)) problems.push(`${at}: unsupported return type '${r.scalar}'`);
+  } else if (Array.isArray(r?.table) && r.table.length > 0) {
+    for (const c of r.table) {
+      if (!NAME.test(c.name)) problems.push(`${at}: invalid result column name '${c.name}'`);
+      if (!RPC_TYPES.includes(c.type as never)) problems.push(`${at}: result column '${c.name}' has unsupported type '${c.type}'`);
+    }
+  } else {
+    problems.push(`${at}: returns must be { scalar: type } or { table: [{ name, type }, ...] }`);
+  }
+}
+
+function checkDependencies(modules: Map<string, LoadedModule>, problems: string[]) {
+  for (const m of modules.values()) {
+    for (const v of m.versions) {
+      for (const d of v.dependencies) {
+        if (!modules.has(d)) problems.push(`module '${m.name}' version ${v.version} depends on unknown module '${d}'`);
+      }
+    }
+  }
+  // Cycles over the dependencies of every version: a database may hold any mix of versions.
+  const edges = (name: string) => [...new Set((modules.get(name)?.versions ?? []).flatMap((v) => v.dependencies))].filter((d) => modules.has(d));
+  try {
+    dependencyOrder(modules.keys(), edges);
+  } catch (err) {
+    if (err instanceof CycleError) problems.push(err.message);
+    else throw err;
+  }
+}
+
+function checkTables(modules: Map<string, LoadedModule>, problems: string[]) {
+  const owner = new Map<string, string>();
+  for (const m of [...modules.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const table of new Set(m.versions.flatMap((v) => v.tables))) {
+      const other = owner.get(table);
+      if (other) problems.push(`table '${table}' is claimed by two modules: '${other}' and '${m.name}'`);
+      else owner.set(table, m.name);
+    }
+  }
+}
