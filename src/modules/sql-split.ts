@@ -8,13 +8,24 @@ export function splitSql(sql: string): Array<{ text: string; line: number }> {
   const out: Array<{ text: string; line: number }> = [];
   let start = 0;
   let i = 0;
-  const push = (end: number) => {
-    const raw = sql.slice(start, end);
-    const text = raw.trim();
-    if (text && !/^(--[^\n]*\n?|\/\*[\s\S]*?\*\/|\s)*$/.test(text)) {
-      const lead = raw.length - raw.trimStart().length;
-      out.push({ text, line: sql.slice(0, start + lead).split('\n').length });
+  // Leading blanks and comments belong to no statement: a statement starts at its first token.
+  const skipLeading = (from: number, end: number): number => {
+    let p = from;
+    for (;;) {
+      while (p < end && /\s/.test(sql[p])) p++;
+      if (sql.startsWith('--', p)) {
+        const nl = sql.indexOf('\n', p);
+        p = nl < 0 || nl > end ? end : nl + 1;
+      } else if (sql.startsWith('/*', p)) {
+        const close = sql.indexOf('*/', p + 2);
+        p = close < 0 || close > end ? end : close + 2;
+      } else return p;
     }
+  };
+  const push = (end: number) => {
+    const from = skipLeading(start, end);
+    const text = sql.slice(from, end).trim();
+    if (text) out.push({ text, line: sql.slice(0, from).split('\n').length });
   };
   while (i < sql.length) {
     const c = sql[i];

@@ -1,0 +1,20 @@
+import * as path from 'node:path';
+import { startTestEngine, TestEngine, uniq } from './engine';
+
+export const FIXTURE_MODULES = path.join(__dirname, '..', 'fixtures', 'modules');
+
+/** An engine that also loads the test fixture modules. */
+export const startModuleEngine = () => startTestEngine({ modulePath: [FIXTURE_MODULES] });
+
+/** Creates a managed database; returns its name and connection string. */
+export async function newDatabase(engine: TestEngine, base = 'mod'): Promise<{ name: string; url: string }> {
+  const res = await engine.api('POST', '/v1/databases', { name: `${base}_${uniq()}` });
+  if (res.status !== 201) throw new Error(`create failed: ${JSON.stringify(res.body)}`);
+  return { name: res.body.name, url: res.body.connectionString };
+}
+
+export const install = (engine: TestEngine, db: string, modules: string[]) =>
+  engine.api('POST', `/v1/databases/${db}/modules`, { install: modules });
+export const uninstall = (engine: TestEngine, db: string, modules: string[]) =>
+  engine.api('POST', `/v1/databases/${db}/modules`, { uninstall: modules });
+export const upgrade = (engine: TestEngine, db: string) => engine.api('POST', `/v1/databases/${db}/upgrade`);
