@@ -1,5 +1,6 @@
 // Metadata database migrations, oldest first. `npm run migration:generate -- migrations/<name>`
 // writes a new file; add its class here.
 import { ManagedDatabase1763700000000 } from './1763700000000-managed-database';
+import { Rollout1763800000000 } from './1763800000000-rollout';
 
-export const migrations = [ManagedDatabase1763700000000];
+export const migrations = [ManagedDatabase1763700000000, Rollout1763800000000];

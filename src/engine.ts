@@ -15,6 +15,7 @@ import { Connections } from './postgres/connections';
 import { startEmbeddedPostgres } from './postgres/embedded';
 import { ModuleOperations } from './modules/operations';
 import { BUILTIN_MODULES_DIR, ModuleRegistry } from './modules/registry';
+import { Rollouts } from './rollouts/rollouts';
 
 export interface Engine {
   /** Base URL of the REST API, e.g. http://127.0.0.1:8088. */
@@ -26,6 +27,7 @@ export interface Engine {
   databases: DatabaseManager;
   registry: ModuleRegistry;
   modules: ModuleOperations;
+  rollouts: Rollouts;
   conns: Connections;
   /** The default database created on this start, if it was the first start. */
   firstDatabase?: CreatedDatabase;
@@ -81,9 +83,12 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
     await databases.reconcile();
     await databases.upgradeAll();
+    const rollouts = new Rollouts(meta, databases, modules, logger);
+    await rollouts.recover();
+    cleanups.push(() => rollouts.idle());
 
     const { token, source: tokenSource } = resolveAdminToken(config.home, config.adminToken);
-    const app = createApi({ token, databases, registry, modules, conns, metadataDatabase: config.metadataDatabase, logger });
+    const app = createApi({ token, databases, registry, modules, rollouts, conns, metadataDatabase: config.metadataDatabase, logger });
     const server = await listen(app, config.apiHost, config.apiPort);
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as AddressInfo).port;
@@ -98,6 +103,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       databases,
       registry,
       modules,
+      rollouts,
       conns,
       firstDatabase,
       firstDatabaseUrlFile: urlFile,

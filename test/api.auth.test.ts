@@ -17,7 +17,18 @@ describe('REST auth and public routes', () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toMatch(/^3\./);
     expect(Object.keys(res.body.paths).sort()).toEqual(
-      ['/health', '/openapi.json', '/v1/databases', '/v1/databases/{name}', '/v1/version'].sort(),
+      [
+        '/health',
+        '/openapi.json',
+        '/v1/databases',
+        '/v1/databases/{name}',
+        '/v1/databases/{name}/modules',
+        '/v1/databases/{name}/upgrade',
+        '/v1/modules',
+        '/v1/rollouts',
+        '/v1/rollouts/{id}',
+        '/v1/version',
+      ].sort(),
     );
   });
 

@@ -104,6 +104,140 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/modules': {
+      get: {
+        summary: 'Every module and version the engine can install',
+        description: 'With dependencies, tables and the interface of the rpc methods of each version.',
+        responses: {
+          '200': {
+            description: 'Modules by name',
+            content: {
+              'application/json': {
+                schema: { type: 'object', required: ['modules'], properties: { modules: { type: 'array', items: { $ref: '#/components/schemas/Module' } } } },
+              },
+            },
+          },
+          '401': error('Missing or invalid token'),
+        },
+      },
+    },
+    '/v1/databases/{name}/modules': {
+      parameters: [nameParam],
+      get: {
+        summary: 'Modules installed in a database, with their exact versions',
+        responses: {
+          '200': {
+            description: 'Installed modules',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { modules: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } } } },
+                },
+              },
+            },
+          },
+          '404': error('No such managed database'),
+        },
+      },
+      post: {
+        summary: 'Install or uninstall modules',
+        description:
+          'Install resolves dependencies and installs root to leaf; uninstall goes leaf to root and refuses while another installed module depends on a target. ' +
+          'One transaction: on any failure the database is left exactly as it was. `name@x.y.z` pins a version.',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  install: { type: 'array', items: { type: 'string' }, minItems: 1 },
+                  uninstall: { type: 'array', items: { type: 'string' }, minItems: 1 },
+                },
+              },
+              examples: { install: { value: { install: ['fixture_notes@0.1.0'] } }, uninstall: { value: { uninstall: ['fixture_notes'] } } },
+            },
+          },
+        },
+        responses: {
+          '200': { description: 'What was installed or uninstalled, with tables and record counts', content: { 'application/json': { schema: { type: 'object' } } } },
+          '400': error('Bad body, unknown module or version, bootstrap module, not installed'),
+          '404': error('No such managed database'),
+          '409': error('Dependents block an uninstall; another version is installed'),
+          '500': error('A migration or hook failed (the message names module, version, file, line and statement); nothing was changed'),
+        },
+      },
+    },
+    '/v1/databases/{name}/upgrade': {
+      parameters: [nameParam],
+      post: {
+        summary: 'Upgrade every installed module to its latest version',
+        description: 'Through each intermediate version, dependencies first, data kept in place, in one transaction.',
+        responses: {
+          '200': {
+            description: 'Module moves made',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    upgraded: { type: 'array', items: { type: 'object', properties: { module: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } } } },
+                    installed: { type: 'array', items: { type: 'object', properties: { module: { type: 'string' }, version: { type: 'string' } } } },
+                  },
+                },
+              },
+            },
+          },
+          '404': error('No such managed database'),
+          '500': error('A migration or hook failed; the database is on its old versions'),
+        },
+      },
+    },
+    '/v1/rollouts': {
+      get: {
+        summary: 'The latest 100 rollouts, newest first',
+        responses: {
+          '200': {
+            description: 'Rollouts',
+            content: {
+              'application/json': {
+                schema: { type: 'object', properties: { rollouts: { type: 'array', items: { $ref: '#/components/schemas/Rollout' } } } },
+              },
+            },
+          },
+        },
+      },
+      post: {
+        summary: 'Upgrade every managed database, in the background',
+        description:
+          'all-at-once upgrades all databases concurrently; one-at-a-time upgrades them in name order, checks each is healthy, and stops at the first failure leaving the rest untouched.',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: { type: 'object', required: ['strategy'], additionalProperties: false, properties: { strategy: { type: 'string', enum: ['all-at-once', 'one-at-a-time'] } } },
+            },
+          },
+        },
+        responses: {
+          '202': { description: 'Started; poll the Location', content: { 'application/json': { schema: { $ref: '#/components/schemas/Rollout' } } } },
+          '400': error('Bad strategy'),
+        },
+      },
+    },
+    '/v1/rollouts/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+      get: {
+        summary: 'Progress of a rollout, per database',
+        responses: {
+          '200': { description: 'The rollout', content: { 'application/json': { schema: { $ref: '#/components/schemas/Rollout' } } } },
+          '400': error('Not a UUID'),
+          '404': error('No such rollout'),
+        },
+      },
+    },
   },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
@@ -135,6 +269,63 @@ export const openApiDocument = {
           status: { type: 'string', enum: ['creating', 'ready', 'dropping'] },
           engineVersion: { type: 'string' },
           createdAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      Module: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          description: { type: 'string' },
+          bootstrap: { type: 'boolean', description: 'Installed in every database; cannot be uninstalled' },
+          latest: { type: 'string' },
+          versions: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                version: { type: 'string' },
+                dependencies: { type: 'array', items: { type: 'string' } },
+                tables: { type: 'array', items: { type: 'string' } },
+                rpc: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      name: { type: 'string' },
+                      description: { type: 'string' },
+                      example: { type: 'string', nullable: true },
+                      args: { type: 'array', items: { type: 'object' } },
+                      returns: { type: 'object' },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      Rollout: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', format: 'uuid' },
+          strategy: { type: 'string', enum: ['all-at-once', 'one-at-a-time'] },
+          status: { type: 'string', enum: ['running', 'succeeded', 'failed', 'interrupted'] },
+          createdAt: { type: 'string', format: 'date-time' },
+          finishedAt: { type: 'string', format: 'date-time', nullable: true },
+          databases: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: { type: 'string' },
+                status: { type: 'string', enum: ['pending', 'upgrading', 'upgraded', 'failed', 'skipped', 'interrupted'] },
+                changes: { type: 'array', items: { type: 'string' } },
+                error: { type: 'string', nullable: true },
+                startedAt: { type: 'string', nullable: true },
+                finishedAt: { type: 'string', nullable: true },
+              },
+            },
+          },
         },
       },
       CreatedDatabase: {

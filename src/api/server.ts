@@ -4,18 +4,21 @@ import type { DatabaseManager } from '../databases/manager';
 import type { Logger } from '../logger';
 import type { ModuleOperations } from '../modules/operations';
 import type { ModuleRegistry } from '../modules/registry';
+import type { Rollouts } from '../rollouts/rollouts';
 import { ENGINE_VERSION } from '../version';
 import { requireToken } from './auth';
 import { errorHandler, unknownRoute } from './errors';
 import { openApiDocument } from './openapi';
 import { databaseRoutes } from './routes/databases';
 import { moduleRoutes } from './routes/modules';
+import { rolloutRoutes } from './routes/rollouts';
 
 export interface ApiDeps {
   token: string;
   databases: DatabaseManager;
   registry: ModuleRegistry;
   modules: ModuleOperations;
+  rollouts: Rollouts;
   conns: Connections;
   metadataDatabase: string;
   logger: Logger;
@@ -59,6 +62,7 @@ export function createApi(deps: ApiDeps): express.Express {
   });
   v1.use('/databases', databaseRoutes(deps.databases));
   v1.use(moduleRoutes(deps.registry, deps.modules, deps.databases));
+  v1.use('/rollouts', rolloutRoutes(deps.rollouts));
   app.use('/v1', v1);
 
   app.use(unknownRoute);

@@ -1,9 +1,10 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { ManagedDatabase } from './entities/managed-database';
+import { Rollout } from './entities/rollout';
 import { migrations } from '../../migrations';
 
-export const metadataEntities = [ManagedDatabase];
+export const metadataEntities = [ManagedDatabase, Rollout];
 
 /** The TypeORM DataSource of the metadata database. Migrations are run, never synchronize. */
 export function metadataDataSource(settings: {

@@ -169,6 +169,36 @@ export class ModuleOperations {
     });
   }
 
+  /**
+   * Health of a database's modules: every installed module known and at its latest version, the
+   * platform tables list exactly the tables of the installed versions, and each one can be read.
+   * Returns the problems found (none: healthy).
+   */
+  async check(database: string): Promise<string[]> {
+    const c = await this.conns.pool(database).connect();
+    try {
+      const problems: string[] = [];
+      const expected: string[] = [];
+      for (const m of await this.readInstalled(c)) {
+        const known = this.registry.get(m.name);
+        if (!known) {
+          problems.push(`module '${m.name}' is not known to this engine`);
+          continue;
+        }
+        if (known.latest.version !== m.version) problems.push(`module '${m.name}' is at ${m.version}, not ${known.latest.version}`);
+        expected.push(...this.registry.resolve(m.name, m.version).tables);
+      }
+      const listed = (await c.query<{ t: string }>('select table_name as t from iasql_tables order by 1')).rows.map((r) => r.t);
+      if (listed.join() !== [...expected].sort().join()) problems.push(`iasql_tables lists [${listed.join(', ')}], expected [${[...expected].sort().join(', ')}]`);
+      for (const t of expected) {
+        await c.query(`select 1 from ${ident(t)} limit 1`).catch((err: Error) => problems.push(`table ${t}: ${err.message}`));
+      }
+      return problems;
+    } finally {
+      c.release();
+    }
+  }
+
   /** Installs the bootstrap modules if they are missing (new databases, databases from before modules). */
   async ensureBootstrap(database: string): Promise<void> {
     const have = new Set((await this.installed(database)).map((m) => m.name));
