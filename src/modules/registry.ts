@@ -84,13 +84,18 @@ export class ModuleRegistry {
       }
     }
     const modules = new Map<string, LoadedModule>();
+    const declared = new Map<string, Declared>();
     for (const { def, file } of found.values()) {
-      const loaded = loadModule(def, file, problems);
+      const { loaded, declares } = loadModule(def, file, problems);
+      declared.set(def.name, declares);
       if (loaded) modules.set(loaded.name, loaded);
     }
-    for (const b of BOOTSTRAP_MODULES) if (!modules.has(b)) problems.push(`bootstrap module '${b}' is missing`);
-    checkDependencies(modules, problems);
-    checkTables(modules, problems);
+    for (const b of BOOTSTRAP_MODULES) if (!declared.has(b)) problems.push(`bootstrap module '${b}' is missing`);
+    // Cross-module checks look at what every module declares, valid or not, so that one broken
+    // module neither hides other problems nor makes its dependents look like they name a stranger.
+    checkDependencies(declared, problems);
+    checkTables(declared, problems);
+    checkRpcNames(declared, problems);
     if (problems.length) {
       throw new IasqlError('invalid_modules', `the module registry is invalid:\n  - ${problems.join('\n  - ')}`);
     }
@@ -136,8 +141,14 @@ function moduleIndexes(dir: string, problems: string[]): string[] {
     .sort();
 }
 
-function loadModule(def: ModuleDefinition, file: string, problems: string[]): LoadedModule | undefined {
+/** What a module declares, kept even when the module is invalid. */
+interface Declared {
+  versions: Array<{ version: string; dependencies: string[]; tables: string[]; rpc: string[] }>;
+}
+
+function loadModule(def: ModuleDefinition, file: string, problems: string[]): { loaded?: LoadedModule; declares: Declared } {
   const where = `module '${def.name}'`;
+  const declares: Declared = { versions: [] };
   const before = problems.length;
   if (!NAME.test(def.name)) problems.push(`${file}: invalid module name '${def.name}' (lowercase letters, digits, _; starts with a letter)`);
   if (typeof def.dir !== 'string' || !fs.existsSync(def.dir)) problems.push(`${where}: 'dir' must be the module's folder (pass __dirname)`);
@@ -167,13 +178,19 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): Lo
     const beforeUninstall = v.sql?.beforeUninstall ? read(v.sql.beforeUninstall, 'before_uninstall hook') : undefined;
     const entities = v.entities ?? [];
     const tables: string[] = [];
+    const entityOf = new Map<string, string>();
     for (const e of entities) {
       const table = getMetadataArgsStorage().tables.find((t) => t.target === e);
       if (!table) problems.push(`${at}: ${e.name} is not a TypeORM entity (add @Entity('table_name'))`);
       else if (!table.name) problems.push(`${at}: entity ${e.name} must name its table: @Entity('table_name')`);
-      else tables.push(table.name);
+      else if (entityOf.has(table.name)) problems.push(`${at}: table '${table.name}' is claimed by two entities: ${entityOf.get(table.name)} and ${e.name}`);
+      else {
+        entityOf.set(table.name, e.name);
+        tables.push(table.name);
+      }
     }
     const rpc = v.rpc ?? {};
+    declares.versions.push({ version: v.version, dependencies: [...new Set(v.dependencies ?? [])], tables, rpc: Object.keys(rpc) });
     for (const [method, decl] of Object.entries(rpc)) checkRpc(`${at} rpc ${method}`, method, decl, problems);
     if (up && down) {
       versions.push({
@@ -192,8 +209,8 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): Lo
       });
     }
   });
-  if (problems.length > before || versions.length === 0) return undefined;
-  return { name: def.name, description: def.description ?? '', dir: def.dir, versions, latest: versions[versions.length - 1] };
+  if (problems.length > before || versions.length === 0) return { declares };
+  return { loaded: { name: def.name, description: def.description ?? '', dir: def.dir, versions, latest: versions[versions.length - 1] }, declares };
 }
 
 function checkRpc(at: string, method: string, decl: RpcMethod, problems: string[]) {
@@ -223,11 +240,11 @@ function checkRpc(at: string, method: string, decl: RpcMethod, problems: string[
   }
 }
 
-function checkDependencies(modules: Map<string, LoadedModule>, problems: string[]) {
-  for (const m of modules.values()) {
+function checkDependencies(modules: Map<string, Declared>, problems: string[]) {
+  for (const [name, m] of modules) {
     for (const v of m.versions) {
       for (const d of v.dependencies) {
-        if (!modules.has(d)) problems.push(`module '${m.name}' version ${v.version} depends on unknown module '${d}'`);
+        if (!modules.has(d)) problems.push(`module '${name}' version ${v.version} depends on unknown module '${d}'`);
       }
     }
   }
@@ -241,13 +258,25 @@ function checkDependencies(modules: Map<string, LoadedModule>, problems: string[
   }
 }
 
-function checkTables(modules: Map<string, LoadedModule>, problems: string[]) {
+function checkTables(modules: Map<string, Declared>, problems: string[]) {
   const owner = new Map<string, string>();
-  for (const m of [...modules.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-    for (const table of new Set(m.versions.flatMap((v) => v.tables))) {
+  for (const name of [...modules.keys()].sort()) {
+    for (const table of new Set(modules.get(name)!.versions.flatMap((v) => v.tables))) {
       const other = owner.get(table);
-      if (other) problems.push(`table '${table}' is claimed by two modules: '${other}' and '${m.name}'`);
-      else owner.set(table, m.name);
+      if (other) problems.push(`table '${table}' is claimed by two modules: '${other}' and '${name}'`);
+      else owner.set(table, name);
+    }
+  }
+}
+
+/** Rpc methods become Postgres functions named after the method: one owner per name. */
+function checkRpcNames(modules: Map<string, Declared>, problems: string[]) {
+  const owner = new Map<string, string>();
+  for (const name of [...modules.keys()].sort()) {
+    for (const method of new Set(modules.get(name)!.versions.flatMap((v) => v.rpc))) {
+      const other = owner.get(method);
+      if (other) problems.push(`rpc method '${method}' is declared by two modules: '${other}' and '${name}'`);
+      else owner.set(method, name);
     }
   }
 }
