@@ -1,3 +1,4 @@
+import { modules } from './modules';
 import { startup } from './startup';
 
 /** One measured quantity. `--json` prints exactly these fields, which operators' scripts parse. */
@@ -15,7 +16,7 @@ export interface Benchmark {
   run(runs: number): Promise<Figure[]>;
 }
 
-const BENCHMARKS: Benchmark[] = [startup];
+const BENCHMARKS: Benchmark[] = [startup, modules];
 const DEFAULT_RUNS = 5;
 
 const USAGE = `usage: npm run bench -- [NAME] [--json] [--runs N]

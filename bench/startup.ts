@@ -1,34 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Benchmark, Figure } from './run';
+import { freePorts } from './ports';
 import { median, p95 } from './stats';
 
 const ROOT = path.resolve(__dirname, '..', '..'); // compiled into dist/bench
 const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
 const READY = 'iasql ready';
 const TIMEOUT_MS = 60_000;
-
-/** Ports that were free a moment ago; probed while all are held, so they differ from each other. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const srv = net.createServer();
-          srv.once('error', reject);
-          srv.listen(0, '127.0.0.1', () => resolve(srv));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 /** The caller's environment minus engine settings: an inherited DATABASE_URL would skip the embedded Postgres being measured. */
 function childEnv(home: string, apiPort: number, pgPort: number): NodeJS.ProcessEnv {

@@ -1,0 +1,89 @@
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Config } from '../src/config';
+import { startEngine } from '../src/engine';
+import { createLogger } from '../src/logger';
+import { startTemporaryPostgres } from '../src/postgres/embedded';
+import type { Benchmark } from './run';
+import { freePorts } from './ports';
+import { median, p95 } from './stats';
+
+const ROWS = 10_000;
+
+/** An engine in this process, on a throw-away Postgres, with the benchmark modules loaded. */
+async function benchEngine() {
+  const [pgPort] = await freePorts(1);
+  const logger = createLogger('warn');
+  const pg = await startTemporaryPostgres(pgPort, logger);
+  const config: Config = {
+    databaseUrl: pg.adminUrl,
+    home: path.join(pg.home, 'engine'),
+    apiHost: '127.0.0.1',
+    apiPort: 0,
+    pgPort,
+    adminToken: 'bench-token-0123456789abcdef',
+    modulePath: [path.join(__dirname, 'modules')],
+    logLevel: 'warn',
+    metadataDatabase: 'iasql_metadata',
+    defaultDatabase: '',
+  };
+  const engine = await startEngine(config, logger);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of the REST API
+  const call = async (method: string, route: string, body?: unknown): Promise<any> => {
+    const res = await fetch(engine.apiUrl + route, {
+      method,
+      headers: { authorization: `Bearer ${config.adminToken}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`);
+    const text = await res.text();
+    return text ? JSON.parse(text) : undefined;
+  };
+  return {
+    engine,
+    call,
+    async stop() {
+      await engine.stop();
+      await pg.stop();
+    },
+  };
+}
+
+const ms = (t0: number) => performance.now() - t0;
+
+function figure(name: string, samples: number[]) {
+  process.stderr.write(`  ${name}: median ${median(samples).toFixed(1)} ms, p95 ${p95(samples).toFixed(1)} ms\n`);
+  return { name, value: Math.round(median(samples) * 10) / 10, unit: 'ms', runs: samples.length };
+}
+
+export const modules: Benchmark = {
+  name: 'modules',
+  description: `install of a module with three tables and a hook; upgrade of a database holding ${ROWS} rows across one version bump (REST, one transaction each)`,
+  async run(runs) {
+    const b = await benchEngine();
+    try {
+      const install: number[] = [];
+      const upgrade: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const { name } = await b.call('POST', '/v1/databases', { name: `bench_${i}` });
+        let t0 = performance.now();
+        await b.call('POST', `/v1/databases/${name}/modules`, { install: ['bench_three@0.1.0'] });
+        install.push(ms(t0));
+
+        const pool = b.engine.conns.pool(name);
+        await pool.query(`insert into bench_item (name, size_bytes) select 'item ' || i, i * 1000 from generate_series(1, ${ROWS}) i`);
+        await pool.query('vacuum analyze bench_item');
+        t0 = performance.now();
+        const report = await b.call('POST', `/v1/databases/${name}/upgrade`);
+        upgrade.push(ms(t0));
+        if (report.upgraded[0]?.to !== '0.2.0') throw new Error(`upgrade did not happen: ${JSON.stringify(report)}`);
+        const { rows } = await pool.query('select count(*)::int as n from bench_item where size_kb is not null');
+        if (rows[0].n !== ROWS) throw new Error(`expected ${ROWS} rows after upgrade, found ${rows[0].n}`);
+        await b.call('DELETE', `/v1/databases/${name}`);
+      }
+      return [figure('modules.install', install), figure(`modules.upgrade_${ROWS / 1000}k_rows`, upgrade)];
+    } finally {
+      await b.stop();
+    }
+  },
+};

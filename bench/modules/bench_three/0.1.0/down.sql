@@ -1,0 +1,3 @@
+DROP TABLE bench_tag;
+DROP TABLE bench_owner;
+DROP TABLE bench_item;
