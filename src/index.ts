@@ -4,3 +4,5 @@ export { startEngine, type Engine } from './engine';
 export { createLogger, type Logger } from './logger';
 export { IasqlError } from './errors';
 export { ENGINE_VERSION } from './version';
+export { defineModule } from './modules/define';
+export type { ModuleDefinition, ModuleVersion, RpcMethod, RpcArgument, RpcReturns, RpcContext, RpcType } from './modules/define';

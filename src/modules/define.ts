@@ -3,7 +3,7 @@
  * whose default export is `defineModule({...})`, plus its plain SQL files:
  *
  * ```ts
- * import { defineModule } from 'iasql';
+ * import { defineModule } from 'iasql'; // in this repository: a relative import of src/modules/define
  * import { Note } from './0.1.0/entities';
  *
  * export default defineModule({
