@@ -1,4 +1,4 @@
-import { serverUrl, stopTestEngine, TestEngine, withClient } from './support/engine';
+import { serverUrl, startTestEngine, stopTestEngine, TestEngine, withClient } from './support/engine';
 import { install, startModuleEngine } from './support/modules';
 
 /** Polls GET /v1/rollouts/:id until it is no longer running (bounded). */
@@ -27,6 +27,33 @@ async function threeDatabases(engine: TestEngine, tag: string) {
   }
   return names;
 }
+
+describe('a rollout the engine was running when it died', () => {
+  test('is marked interrupted at the next start, with the databases it had not finished', async () => {
+    const first = await startModuleEngine();
+    const id = '11111111-2222-4333-8444-555555555555';
+    await withClient(serverUrl(first.config.metadataDatabase), (c) =>
+      c.query(
+        `insert into rollout (id, strategy, status, databases) values ($1, 'one-at-a-time', 'running', $2)`,
+        [id, JSON.stringify([
+          { name: 'x', status: 'upgraded', changes: ['m 0.1.0 -> 0.2.0'], error: null, startedAt: null, finishedAt: null },
+          { name: 'y', status: 'upgrading', changes: [], error: null, startedAt: null, finishedAt: null },
+          { name: 'z', status: 'pending', changes: [], error: null, startedAt: null, finishedAt: null },
+        ])],
+      ),
+    );
+    await first.stop();
+    const engine = await startTestEngine({ metadataDatabase: first.config.metadataDatabase, home: first.config.home, modulePath: first.config.modulePath });
+    try {
+      const res = await engine.api('GET', `/v1/rollouts/${id}`);
+      expect(res.body.status).toBe('interrupted');
+      expect(res.body.finishedAt).not.toBeNull();
+      expect(res.body.databases.map((d: { status: string }) => d.status)).toEqual(['upgraded', 'interrupted', 'interrupted']);
+    } finally {
+      await stopTestEngine(engine);
+    }
+  });
+});
 
 describe('rollouts', () => {
   let engine: TestEngine;
