@@ -26,6 +26,9 @@ async function benchEngine() {
     logLevel: 'warn',
     metadataDatabase: 'iasql_metadata',
     defaultDatabase: '',
+    workerConcurrency: 10,
+    rpcHistoryDays: 30,
+    rpcHistoryMax: 10000,
   };
   const engine = await startEngine(config, logger);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of the REST API

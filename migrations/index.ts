@@ -2,5 +2,6 @@
 // writes a new file; add its class here.
 import { ManagedDatabase1763700000000 } from './1763700000000-managed-database';
 import { Rollout1763800000000 } from './1763800000000-rollout';
+import { RpcCall1763900000000 } from './1763900000000-rpc-call';
 
-export const migrations = [ManagedDatabase1763700000000, Rollout1763800000000];
+export const migrations = [ManagedDatabase1763700000000, Rollout1763800000000, RpcCall1763900000000];

@@ -27,6 +27,12 @@ export interface Config {
   metadataDatabase: string;
   /** IASQL_DEFAULT_DATABASE, default iasql: managed database created on first start ('' for none). */
   defaultDatabase: string;
+  /** IASQL_WORKER_CONCURRENCY, default 10: rpc calls this process runs at once (0: run no worker here). */
+  workerConcurrency: number;
+  /** IASQL_RPC_HISTORY_DAYS, default 30: iasql_rpc rows older than this are pruned hourly. */
+  rpcHistoryDays: number;
+  /** IASQL_RPC_HISTORY_MAX, default 10000: at most this many iasql_rpc rows per database. */
+  rpcHistoryMax: number;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -36,6 +42,12 @@ const port = (name: string, dflt: number) =>
     .int(`${name} must be a whole number`)
     .min(0, `${name} must be between 0 and 65535`)
     .max(65535, `${name} must be between 0 and 65535`)
+    .default(dflt);
+const count = (name: string, dflt: number, min: number) =>
+  z.coerce
+    .number({ error: `${name} must be a whole number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
     .default(dflt);
 const identifier = (name: string) =>
   z
@@ -56,6 +68,9 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   IASQL_METADATA_DB: identifier('IASQL_METADATA_DB').default('iasql_metadata'),
   IASQL_DEFAULT_DATABASE: z.union([z.literal(''), identifier('IASQL_DEFAULT_DATABASE')]).default('iasql'),
+  IASQL_WORKER_CONCURRENCY: count('IASQL_WORKER_CONCURRENCY', 10, 0),
+  IASQL_RPC_HISTORY_DAYS: count('IASQL_RPC_HISTORY_DAYS', 30, 1),
+  IASQL_RPC_HISTORY_MAX: count('IASQL_RPC_HISTORY_MAX', 10000, 1),
 });
 
 /** Reads the configuration from an environment; throws ConfigError naming every bad variable. */
@@ -79,5 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     metadataDatabase: e.IASQL_METADATA_DB,
     defaultDatabase: e.IASQL_DEFAULT_DATABASE,
+    workerConcurrency: e.IASQL_WORKER_CONCURRENCY,
+    rpcHistoryDays: e.IASQL_RPC_HISTORY_DAYS,
+    rpcHistoryMax: e.IASQL_RPC_HISTORY_MAX,
   };
 }

@@ -16,6 +16,8 @@ import { startEmbeddedPostgres } from './postgres/embedded';
 import { ModuleOperations } from './modules/operations';
 import { BUILTIN_MODULES_DIR, ModuleRegistry } from './modules/registry';
 import { Rollouts } from './rollouts/rollouts';
+import { configureRpc, setupRpc } from './rpc/setup';
+import { RpcWorker } from './rpc/worker';
 
 export interface Engine {
   /** Base URL of the REST API, e.g. http://127.0.0.1:8088. */
@@ -28,6 +30,8 @@ export interface Engine {
   registry: ModuleRegistry;
   modules: ModuleOperations;
   rollouts: Rollouts;
+  /** The rpc worker of this process (undefined with IASQL_WORKER_CONCURRENCY=0). */
+  worker?: RpcWorker;
   conns: Connections;
   /** The default database created on this start, if it was the first start. */
   firstDatabase?: CreatedDatabase;
@@ -75,17 +79,30 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     await meta.initialize();
     cleanups.push(() => meta.destroy());
     await migrateMetadata(conns, meta, config.metadataDatabase, logger);
+    const rpc = await setupRpc(conns, config.metadataDatabase, logger);
 
     // Each needs the other: creating a database installs the bootstrap modules; module grants need the database's role.
-    const databases: DatabaseManager = new DatabaseManager(conns, meta, config.metadataDatabase, logger, (db: string): Promise<void> =>
-      modules.ensureBootstrap(db),
-    );
+    const databases: DatabaseManager = new DatabaseManager(conns, meta, config.metadataDatabase, logger, async (db: string): Promise<void> => {
+      await configureRpc(conns, db, rpc);
+      await modules.ensureBootstrap(db);
+    });
     const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
     await databases.reconcile();
     await databases.upgradeAll();
     const rollouts = new Rollouts(meta, databases, modules, logger);
     await rollouts.recover();
     cleanups.push(() => rollouts.idle());
+
+    let worker: RpcWorker | undefined;
+    if (config.workerConcurrency > 0) {
+      worker = new RpcWorker(conns, config.metadataDatabase, registry, modules, logger, {
+        concurrency: config.workerConcurrency,
+        historyDays: config.rpcHistoryDays,
+        historyMax: config.rpcHistoryMax,
+      });
+      await worker.start();
+      cleanups.push(() => worker!.stop());
+    }
 
     const { token, source: tokenSource } = resolveAdminToken(config.home, config.adminToken);
     const app = createApi({ token, databases, registry, modules, rollouts, conns, metadataDatabase: config.metadataDatabase, logger });
@@ -104,6 +121,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       registry,
       modules,
       rollouts,
+      worker,
       conns,
       firstDatabase,
       firstDatabaseUrlFile: urlFile,

@@ -78,6 +78,7 @@ describe('install', () => {
     expect(snap.tables).toEqual([
       { table_name: 'iasql_dependencies', module: 'iasql_platform' },
       { table_name: 'iasql_module', module: 'iasql_platform' },
+      { table_name: 'iasql_rpc', module: 'iasql_platform' },
       { table_name: 'iasql_tables', module: 'iasql_platform' },
       { table_name: 'note', module: 'fixture_notes' },
       { table_name: 'note_tag', module: 'fixture_notes' },

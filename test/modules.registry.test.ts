@@ -170,6 +170,9 @@ describe('the engine refuses to start on invalid modules', () => {
       logLevel: 'silent',
       metadataDatabase: `meta_${uniq()}`,
       defaultDatabase: '',
+    workerConcurrency: 0,
+    rpcHistoryDays: 30,
+    rpcHistoryMax: 10000,
     };
     const expected = loadError([caseDir(name)]).message;
     await expect(startEngine(config, createLogger('silent'))).rejects.toMatchObject({ code: 'invalid_modules', message: expected });

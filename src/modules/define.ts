@@ -31,6 +31,8 @@ export type RpcType = (typeof RPC_TYPES)[number];
 export interface RpcArgument {
   name: string;
   type: RpcType;
+  /** The last argument may be VARIADIC (its type must be an array type): f('a', 'b'). */
+  variadic?: boolean;
   /** Present: the argument is optional, with this default. */
   default?: string | number | boolean | null;
   description?: string;
@@ -38,16 +40,37 @@ export interface RpcArgument {
 
 export type RpcReturns = { scalar: RpcType } | { table: Array<{ name: string; type: RpcType }> };
 
-/** Context a handler runs with (filled in by the rpc runtime). */
+/** What a handler runs with. */
 export interface RpcContext {
   /** The calling database. */
   database: string;
+  /**
+   * Runs SQL in the calling database, on the connection that holds the call's lock (so Postgres
+   * sees a wait on rows the caller has locked as the deadlock it is). Returns the rows.
+   */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  logger: { debug(obj: object, msg?: string): void; info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  /** Aborted when the caller gives up (timeout, cancel): stop work and throw. */
   signal: AbortSignal;
+  /** Engine operations on the calling database (the iasql_* functions are built on these). */
+  iasql: IasqlApi;
+}
+
+/** Engine operations a handler may use, bound to the calling database. */
+export interface IasqlApi {
+  version: string;
+  install(specs: string[]): Promise<import('./operations').InstallReport>;
+  uninstall(names: string[]): Promise<import('./operations').UninstallReport>;
+  upgrade(): Promise<import('./operations').UpgradeReport>;
+  /** Every module the engine can install, latest version first-class. */
+  available(): Array<{ name: string; latest: string; dependencies: string[] }>;
 }
 
 export interface RpcMethod {
   description: string;
   example?: string;
+  /** How long a call may take before the caller gets IQ004 (default 60 s; per call: SET iasql.rpc_timeout_ms). */
+  timeoutMs?: number;
   args?: RpcArgument[];
   returns: RpcReturns;
   handler: (ctx: RpcContext, args: Record<string, unknown>) => Promise<unknown> | unknown;

@@ -4,6 +4,7 @@ import type { Logger } from '../logger';
 import type { Connections } from '../postgres/connections';
 import { dependencyOrder } from './graph';
 import { BOOTSTRAP_MODULES, LoadedVersion, ModuleRegistry, SqlFile } from './registry';
+import { createRpcFunctions, dropRpcFunctions } from '../rpc/bindings';
 import { splitSql } from './sql-split';
 
 export interface InstalledModule {
@@ -59,7 +60,7 @@ export class ModuleOperations {
   }
 
   /** `specs` are module names, or `name@x.y.z` to pin a version. Dependencies come along. */
-  async install(database: string, specs: string[]): Promise<InstallReport> {
+  async install(database: string, specs: string[], client?: PoolClient): Promise<InstallReport> {
     const wanted = specs.map((s) => this.parseSpec(s));
     return this.inTransaction(database, async (c, role) => {
       const installed = new Map((await this.readInstalled(c)).map((m) => [m.name, m.version]));
@@ -97,11 +98,11 @@ export class ModuleOperations {
         for (const table of to.tables) report.tables.push({ module: name, table, records: await count(c, table) });
       }
       return report;
-    });
+    }, client);
   }
 
   /** Uninstalls leaf to root. Refuses, naming them, while other installed modules depend on a target. */
-  async uninstall(database: string, names: string[]): Promise<UninstallReport> {
+  async uninstall(database: string, names: string[], client?: PoolClient): Promise<UninstallReport> {
     for (const n of names) {
       this.registry.resolve(this.parseSpec(n).name);
       if (BOOTSTRAP_MODULES.includes(n)) throw new IasqlError('bootstrap_module', `'${n}' is a bootstrap module and cannot be uninstalled`, 400);
@@ -128,14 +129,14 @@ export class ModuleOperations {
         report.uninstalled.push({ module: name, version: from.version });
       }
       return report;
-    });
+    }, client);
   }
 
   /**
    * Moves every installed module to its latest version through each intermediate version's
    * migration, dependencies first. New dependencies of a latest version are installed.
    */
-  async upgrade(database: string): Promise<UpgradeReport> {
+  async upgrade(database: string, client?: PoolClient): Promise<UpgradeReport> {
     return this.inTransaction(database, async (c, role) => {
       const installed = await this.readInstalled(c);
       const have = new Map(installed.map((m) => [m.name, m.version]));
@@ -166,7 +167,7 @@ export class ModuleOperations {
         else report.installed.push({ module: name, version: to.version });
       }
       return report;
-    });
+    }, client);
   }
 
   /**
@@ -213,13 +214,30 @@ export class ModuleOperations {
     return { name: m[1], version: m[2] };
   }
 
-  private async inTransaction<T>(database: string, fn: (c: PoolClient, role: string) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in one transaction under the database's module lock: on a pooled connection, or on
+   * `client` when given (an rpc call's connection, so lock waits stay visible to Postgres).
+   */
+  private async inTransaction<T>(database: string, fn: (c: PoolClient, role: string) => Promise<T>, client?: PoolClient): Promise<T> {
     const role = await this.roleOf(database);
     const started = Date.now();
-    const result = await this.conns.transaction(database, async (c) => {
+    const body = async (c: PoolClient) => {
       await c.query(`select pg_advisory_xact_lock(hashtext('iasql_modules'))`);
       return fn(c, role);
-    });
+    };
+    let result: T;
+    if (client) {
+      await client.query('begin');
+      try {
+        result = await body(client);
+        await client.query('commit');
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        throw err;
+      }
+    } else {
+      result = await this.conns.transaction(database, body);
+    }
     this.logger.info({ database, ms: Date.now() - started }, 'module operation committed');
     return result;
   }
@@ -228,10 +246,12 @@ export class ModuleOperations {
   private async apply(c: PoolClient, role: string, step: Step) {
     const { from, to } = step;
     const versions = this.registry.get(step.module)!.versions;
+    if (from) for (const sql of dropRpcFunctions(from.rpc)) await c.query(sql);
     if (from?.beforeUninstall) await run(c, from, from.beforeUninstall);
     if (to) {
       for (const v of versions.slice(from ? from.index + 1 : 0, to.index + 1)) await run(c, v, v.up);
       if (to.afterInstall) await run(c, to, to.afterInstall);
+      for (const sql of createRpcFunctions(to.module, to.rpc, role)) await c.query(sql);
       await this.record(c, to);
       await this.grant(c, role, to);
     } else if (from) {

@@ -224,6 +224,9 @@ function checkRpc(at: string, method: string, decl: RpcMethod, problems: string[
     if (seen.has(a.name)) problems.push(`${at}: argument '${a.name}' is declared twice`);
     seen.add(a.name);
     if (!RPC_TYPES.includes(a.type)) problems.push(`${at}: argument '${a.name}' has unsupported type '${a.type}' (use ${RPC_TYPES.join(', ')})`);
+    if (a.variadic && (a !== decl.args![decl.args!.length - 1] || !a.type.endsWith('[]'))) {
+      problems.push(`${at}: only the last argument may be variadic, and it must have an array type`);
+    }
     if ('default' in a) optional = true;
     else if (optional) problems.push(`${at}: required argument '${a.name}' follows an optional one`);
   }

@@ -38,12 +38,14 @@ export class Connections {
     return { host, port };
   }
 
-  pool(database: string): Pool {
+  /** The pool of `database`; `max` sizes it when this call creates it (default 20). */
+  pool(database: string, max = 20): Pool {
     let entry = this.pools.get(database);
     if (!entry) {
-      const pool = new Pool({ ...this.settings(database), max: 10, idleTimeoutMillis: 10_000, application_name: 'iasql' });
+      const pool = new Pool({ ...this.settings(database), max, idleTimeoutMillis: 10_000, application_name: 'iasql' });
       // An idle client whose backend dies (database dropped, server restart) must not crash the engine.
       pool.on('error', (err) => this.logger.warn({ database, err: err.message }, 'idle connection lost'));
+      pool.on('connect', (client) => client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'connection lost')));
       entry = { pool, lastUsed: Date.now() };
       this.pools.set(database, entry);
     }

@@ -43,6 +43,9 @@ export async function startTestEngine(overrides: Partial<Config> = {}): Promise<
     logLevel: 'debug',
     metadataDatabase: `meta_${uniq()}`,
     defaultDatabase: '',
+    workerConcurrency: 4,
+    rpcHistoryDays: 30,
+    rpcHistoryMax: 10000,
     ...overrides,
   };
   let logText = '';

@@ -10,4 +10,34 @@ AS $$
   GROUP BY m.name, m.version
   ORDER BY m.name
 $$;
-COMMENT ON FUNCTION iasql_modules_installed() IS 'Installed modules with their exact versions and dependencies. Example: SELECT * FROM iasql_modules_installed();';
+COMMENT ON FUNCTION iasql_modules_installed() IS 'Installed modules with their exact versions and dependencies
+Example: SELECT * FROM iasql_modules_installed();';
+
+CREATE FUNCTION iasql_get_errors()
+RETURNS TABLE (opid text, module_name text, method_name text, params jsonb, err text, start_date timestamptz, end_date timestamptz)
+LANGUAGE sql STABLE
+AS $$
+  SELECT r.opid, r.module_name, r.method_name, r.params, r.err, r.start_date, r.end_date
+  FROM iasql_rpc r WHERE r.err IS NOT NULL ORDER BY r.start_date DESC
+$$;
+COMMENT ON FUNCTION iasql_get_errors() IS 'The rpc calls of this database that ended in an error, newest first
+Example: SELECT * FROM iasql_get_errors();';
+
+-- Every function the installed modules provide: those the engine created (owned by the engine's
+-- role, not by the tenant who owns the database) with a comment.
+CREATE FUNCTION iasql_help()
+RETURNS TABLE (name text, signature text, description text, sample_usage text)
+LANGUAGE sql STABLE
+AS $$
+  SELECT p.proname::text,
+         format('%s(%s) RETURNS %s', p.proname, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid)),
+         split_part(d.description, E'\nExample: ', 1),
+         nullif(split_part(d.description, E'\nExample: ', 2), '')
+  FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace AND n.nspname = 'public'
+  JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass
+  WHERE p.proowner <> (SELECT datdba FROM pg_database WHERE datname = current_database())
+  ORDER BY 1, 2
+$$;
+COMMENT ON FUNCTION iasql_help() IS 'Every function of the installed modules: name, signature, description, sample usage
+Example: SELECT * FROM iasql_help();';

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 
 @Entity('iasql_module')
 export class IasqlModule {
@@ -40,4 +40,35 @@ export class IasqlTable {
   @ManyToOne(() => IasqlModule, { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'module', foreignKeyConstraintName: 'iasql_tables_module_fkey' })
   moduleRow: IasqlModule;
+}
+
+@Entity('iasql_rpc')
+@Index('iasql_rpc_start_date_idx', ['startDate'])
+export class IasqlRpc {
+  @PrimaryColumn({ type: 'text', primaryKeyConstraintName: 'iasql_rpc_pkey' })
+  opid: string;
+
+  @Column({ name: 'module_name', type: 'text' })
+  moduleName: string;
+
+  @Column({ name: 'method_name', type: 'text' })
+  methodName: string;
+
+  @Column({ type: 'jsonb' })
+  params: unknown;
+
+  @Column({ type: 'text' })
+  caller: string;
+
+  @Column({ name: 'start_date', type: 'timestamptz' })
+  startDate: Date;
+
+  @Column({ name: 'end_date', type: 'timestamptz', nullable: true })
+  endDate: Date | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  output: unknown;
+
+  @Column({ type: 'text', nullable: true })
+  err: string | null;
 }

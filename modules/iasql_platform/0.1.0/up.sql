@@ -20,3 +20,18 @@ CREATE TABLE iasql_tables (
   CONSTRAINT iasql_tables_pkey PRIMARY KEY (table_name),
   CONSTRAINT iasql_tables_module_fkey FOREIGN KEY (module) REFERENCES iasql_module (name) ON DELETE CASCADE
 );
+
+-- One row per rpc call made from this database (written by the engine; pruned hourly).
+CREATE TABLE iasql_rpc (
+  opid text NOT NULL,
+  module_name text NOT NULL,
+  method_name text NOT NULL,
+  params jsonb NOT NULL,
+  caller text NOT NULL,
+  start_date timestamptz NOT NULL,
+  end_date timestamptz,
+  output jsonb,
+  err text,
+  CONSTRAINT iasql_rpc_pkey PRIMARY KEY (opid)
+);
+CREATE INDEX iasql_rpc_start_date_idx ON iasql_rpc (start_date);

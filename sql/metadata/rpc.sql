@@ -1,0 +1,59 @@
+-- RPC queue functions of the metadata database, applied (idempotently) on every engine start.
+-- They run as their owner (the engine's admin role); the rpc role that tenant databases connect
+-- with over dblink may execute these and nothing else. :rpc_role is replaced by the engine with a
+-- checked identifier.
+
+CREATE OR REPLACE FUNCTION public.iasql_rpc_enqueue(p_database text, p_module text, p_method text, p_args jsonb, p_caller text, p_timeout_ms integer)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_id bigint;
+BEGIN
+  -- Only databases the engine manages may enqueue.
+  IF NOT EXISTS (SELECT 1 FROM public.managed_database WHERE name = p_database AND status = 'ready') THEN
+    RAISE EXCEPTION USING ERRCODE = 'IQ003', MESSAGE = format('database %L is not a ready managed database', p_database);
+  END IF;
+  INSERT INTO public.rpc_call (database, module, method, args, caller, timeout_ms)
+    VALUES (p_database, p_module, p_method, p_args, p_caller, p_timeout_ms)
+    RETURNING id INTO v_id;
+  PERFORM graphile_worker.add_job('rpc', json_build_object('id', v_id), max_attempts := 1);
+  RETURN v_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.iasql_rpc_status(p_id bigint, p_database text)
+RETURNS TABLE (status text, result jsonb, error jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT c.status::text, c.result, c.error FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database
+$$;
+
+-- The caller gave up (timeout, cancel) or found the worker gone: record it, and tell a worker
+-- still running the call to stop.
+CREATE OR REPLACE FUNCTION public.iasql_rpc_abandon(p_id bigint, p_database text, p_status text, p_error jsonb)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF p_status NOT IN ('timed_out', 'cancelled', 'failed') THEN
+    RAISE EXCEPTION 'invalid status %', p_status;
+  END IF;
+  UPDATE public.rpc_call SET status = p_status, error = p_error, finished_at = now()
+    WHERE id = p_id AND database = p_database AND status IN ('queued', 'running');
+  IF FOUND THEN
+    PERFORM pg_notify('iasql_rpc_cancel', p_id::text);
+  END IF;
+  RETURN FOUND;
+END
+$$;
+
+REVOKE ALL ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_status(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_abandon(bigint, text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) TO :rpc_role;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_status(bigint, text) TO :rpc_role;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_abandon(bigint, text, text, jsonb) TO :rpc_role;

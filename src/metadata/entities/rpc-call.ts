@@ -1,0 +1,47 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+export type RpcCallStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'cancelled';
+
+/** One rpc call in the queue: who asked what, and how it ended. Written by the SQL entry point and the worker. */
+@Entity({ name: 'rpc_call' })
+@Index('IDX_rpc_call_created_at', ['createdAt'])
+export class RpcCall {
+  @PrimaryGeneratedColumn({ type: 'bigint', primaryKeyConstraintName: 'PK_rpc_call' })
+  id: string;
+
+  @Column({ type: 'varchar', length: 63 })
+  database: string;
+
+  @Column({ type: 'text' })
+  module: string;
+
+  @Column({ type: 'text' })
+  method: string;
+
+  @Column({ type: 'jsonb' })
+  args: Record<string, unknown>;
+
+  @Column({ type: 'text' })
+  caller: string;
+
+  @Column({ type: 'varchar', length: 16, default: 'queued' })
+  status: RpcCallStatus;
+
+  @Column({ type: 'jsonb', nullable: true })
+  result: unknown;
+
+  @Column({ type: 'jsonb', nullable: true })
+  error: { sqlstate: string; message: string; detail?: string; hint?: string } | null;
+
+  @Column({ name: 'timeout_ms', type: 'integer' })
+  timeoutMs: number;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true })
+  startedAt: Date | null;
+
+  @Column({ name: 'finished_at', type: 'timestamptz', nullable: true })
+  finishedAt: Date | null;
+}

@@ -1,0 +1,72 @@
+import type { RpcArgument, RpcReturns, RpcType } from '../modules/define';
+import { RPC_SQLSTATE, RpcError } from './errors';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function fits(type: RpcType, v: unknown): boolean {
+  switch (type) {
+    case 'text':
+    case 'timestamptz':
+      return typeof v === 'string';
+    case 'uuid':
+      return typeof v === 'string' && UUID.test(v);
+    case 'integer':
+      return Number.isInteger(v) && Math.abs(v as number) <= 2 ** 31;
+    case 'bigint':
+      return Number.isInteger(v);
+    case 'numeric':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'text[]':
+      return Array.isArray(v) && v.every((x) => x === null || typeof x === 'string');
+    case 'json':
+    case 'jsonb':
+      return true;
+  }
+}
+
+/**
+ * Checks a call's arguments against the method's declaration before the handler runs: every
+ * required argument present and not NULL, no unknown ones, each of its declared type.
+ */
+export function checkArguments(where: string, declared: RpcArgument[], given: Record<string, unknown>): Record<string, unknown> {
+  const bad = (message: string) => new RpcError(`${where}: ${message}`, { sqlstate: RPC_SQLSTATE.badArguments, hint: `see SELECT * FROM iasql_help()` });
+  if (!given || typeof given !== 'object' || Array.isArray(given)) throw bad('arguments must be a JSON object');
+  const names = new Set(declared.map((a) => a.name));
+  for (const k of Object.keys(given)) if (!names.has(k)) throw bad(`unknown argument '${k}'`);
+  const out: Record<string, unknown> = {};
+  for (const a of declared) {
+    const v = given[a.name];
+    if (v === undefined || v === null) {
+      if (!('default' in a)) throw bad(`argument '${a.name}' is required (got NULL)`);
+      out[a.name] = v ?? a.default ?? null;
+      continue;
+    }
+    if (!fits(a.type, v)) throw bad(`argument '${a.name}' must be of type ${a.type}, got ${JSON.stringify(v).slice(0, 60)}`);
+    out[a.name] = v;
+  }
+  return out;
+}
+
+/** Checks a handler's result against the declared return shape; returns what is stored. */
+export function checkResult(where: string, returns: RpcReturns, value: unknown): unknown {
+  const bad = (message: string) => new RpcError(`${where}: the handler returned ${message}`, { sqlstate: RPC_SQLSTATE.handler });
+  if ('scalar' in returns) {
+    if (value === undefined || value === null) return null;
+    if (!fits(returns.scalar, value)) throw bad(`${JSON.stringify(value).slice(0, 60)}, not a ${returns.scalar}`);
+    return value;
+  }
+  const rows = value ?? [];
+  if (!Array.isArray(rows)) throw bad('something other than a list of rows');
+  const columns = new Map(returns.table.map((c) => [c.name, c.type]));
+  return rows.map((row, i) => {
+    if (!row || typeof row !== 'object' || Array.isArray(row)) throw bad(`row ${i + 1} that is not an object`);
+    for (const [k, v] of Object.entries(row)) {
+      const type = columns.get(k);
+      if (!type) throw bad(`row ${i + 1} with unknown column '${k}'`);
+      if (v !== null && v !== undefined && !fits(type, v)) throw bad(`row ${i + 1} column '${k}' = ${JSON.stringify(v).slice(0, 60)}, not a ${type}`);
+    }
+    return row;
+  });
+}

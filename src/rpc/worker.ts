@@ -1,0 +1,247 @@
+import type { Pool, PoolClient } from 'pg';
+import { run, Runner, Task } from 'graphile-worker';
+import type { Logger } from '../logger';
+import type { IasqlApi } from '../modules/define';
+import type { ModuleOperations } from '../modules/operations';
+import type { ModuleRegistry } from '../modules/registry';
+import type { Connections } from '../postgres/connections';
+import { ENGINE_VERSION } from '../version';
+import { checkArguments, checkResult } from './arguments';
+import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
+
+export interface RpcWorkerOptions {
+  /** Calls run at once by this engine process. */
+  concurrency: number;
+  /** iasql_rpc history rows older than this are pruned (hourly). */
+  historyDays: number;
+  /** At most this many iasql_rpc rows are kept per database. */
+  historyMax: number;
+}
+
+interface QueuedCall {
+  id: string;
+  database: string;
+  module: string;
+  method: string;
+  args: Record<string, unknown>;
+  caller: string;
+  timeout_ms: number;
+}
+
+type Outcome = { status: 'succeeded'; result: unknown } | { status: 'failed'; error: RpcErrorBody };
+
+/**
+ * The engine side of rpc: a graphile-worker runner on the metadata database with the task `rpc`.
+ * For each call it takes a session advisory lock keyed by the call id in the CALLING database,
+ * marks the call running (the caller then blocks on that lock), dispatches to the handler of the
+ * module version installed there, stores result or error, writes the iasql_rpc history row, and
+ * releases the lock. If this process dies, Postgres releases the lock and the caller fails at once.
+ */
+export class RpcWorker {
+  private runner?: Runner;
+  private listener?: import('pg').Client;
+  private readonly inFlight = new Map<string, AbortController>();
+
+  constructor(
+    private readonly conns: Connections,
+    private readonly metadataDatabase: string,
+    private readonly registry: ModuleRegistry,
+    private readonly modules: ModuleOperations,
+    private readonly logger: Logger,
+    private readonly options: RpcWorkerOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    // Callers that give up notify; the handler's signal is aborted.
+    this.listener = await this.conns.dedicated(this.metadataDatabase);
+    this.listener.on('notification', (n) => this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call')));
+    this.listener.on('error', (err) => this.logger.warn({ err: err.message }, 'rpc cancel listener lost'));
+    await this.listener.query('LISTEN iasql_rpc_cancel');
+
+    const pool: Pool = this.conns.pool(this.metadataDatabase, this.options.concurrency + 5);
+    const rpc: Task = async (payload) => this.execute(String((payload as { id: unknown }).id));
+    const prune: Task = async () => void (await this.prune());
+    this.runner = await run({
+      pgPool: pool,
+      concurrency: this.options.concurrency,
+      noHandleSignals: true,
+      pollInterval: 2000,
+      taskList: { rpc, iasql_rpc_prune: prune },
+      crontab: '0 * * * * iasql_rpc_prune',
+      logger: graphileLogger(this.logger),
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.runner?.stop();
+    await this.listener?.end().catch(() => undefined);
+  }
+
+  /** Runs one call end to end. Never throws: the outcome is stored for the caller. */
+  async execute(id: string): Promise<void> {
+    const meta = this.conns.pool(this.metadataDatabase);
+    const { rows } = await meta.query<QueuedCall & { status: string }>(
+      'select id, database, module, method, args, caller, timeout_ms, status from rpc_call where id = $1',
+      [id],
+    );
+    const call = rows[0];
+    if (!call || call.status !== 'queued') return; // the caller gave up before it started
+    let client: PoolClient;
+    try {
+      client = await this.conns.pool(call.database).connect();
+    } catch (err) {
+      await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.unavailable, message: `cannot connect to database ${call.database}: ${(err as Error).message}` } });
+      return;
+    }
+    let broken: Error | undefined;
+    const started = new Date();
+    try {
+      await client.query('select pg_advisory_lock($1::bigint)', [id]);
+      const claimed = await meta.query(`update rpc_call set status = 'running', started_at = now() where id = $1 and status = 'queued'`, [id]);
+      if (!claimed.rowCount) return;
+      const outcome = await this.run(call, client).catch((err: Error) => {
+        broken = err; // the handler was abandoned mid-way: this connection's state is unknown
+        return { status: 'failed', error: toRpcErrorBody(err, `rpc ${call.module}.${call.method}`) } as Outcome;
+      });
+      await this.finish(id, outcome);
+      if (!broken) await this.history(client, call, started, outcome);
+    } catch (err) {
+      broken = err as Error;
+      this.logger.error({ call: id, err: (err as Error).message }, 'rpc call failed inside the engine');
+      await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.handler, message: `rpc ${call.module}.${call.method} failed inside the engine` } }).catch(() => undefined);
+    } finally {
+      if (!broken) {
+        // Whatever the handler left open is rolled back before the lock goes.
+        await client.query('rollback').catch((e: Error) => (broken = e));
+        await client.query('select pg_advisory_unlock($1::bigint)', [id]).catch((e: Error) => (broken = e));
+      }
+      // A broken connection is closed, which also releases the lock.
+      client.release(broken);
+    }
+  }
+
+  /** Dispatches to the handler of the version installed in the calling database. */
+  private async run(call: QueuedCall, client: PoolClient): Promise<Outcome> {
+    const where = `rpc ${call.module}.${call.method}`;
+    try {
+      const installed = await client.query<{ version: string }>('select version from iasql_module where name = $1', [call.module]);
+      if (!installed.rowCount) {
+        throw new RpcError(`${where}: module '${call.module}' is not installed in database '${call.database}'`, {
+          sqlstate: RPC_SQLSTATE.unknownMethod,
+          hint: `install it first: SELECT * FROM iasql_install('${call.module}')`,
+        });
+      }
+      const version = this.registry.get(call.module)?.versions.find((v) => v.version === installed.rows[0].version);
+      const decl = version?.rpc[call.method];
+      if (!version || !decl) {
+        throw new RpcError(`${where}: module ${call.module}@${installed.rows[0].version} has no rpc method '${call.method}'`, {
+          sqlstate: RPC_SQLSTATE.unknownMethod,
+          hint: 'SELECT * FROM iasql_help() lists the functions of the installed modules',
+        });
+      }
+      const args = checkArguments(where, decl.args ?? [], call.args);
+      const controller = new AbortController();
+      this.inFlight.set(call.id, controller);
+      const timer = setTimeout(() => controller.abort(new RpcError(`${where} timed out after ${call.timeout_ms} ms`, { sqlstate: RPC_SQLSTATE.timedOut })), call.timeout_ms);
+      try {
+        const ctx = {
+          database: call.database,
+          query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
+          logger: this.logger.child({ call: call.id, rpc: `${call.module}.${call.method}`, database: call.database }),
+          signal: controller.signal,
+          iasql: this.api(call.database, client),
+        };
+        const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+        const result = await Promise.race([Promise.resolve().then(() => decl.handler(ctx, args)), aborted]);
+        return { status: 'succeeded', result: checkResult(where, decl.returns, result) };
+      } catch (err) {
+        // A handler abandoned on abort may still hold the connection: report it as broken.
+        if (controller.signal.aborted) throw err;
+        return { status: 'failed', error: toRpcErrorBody(err, where) };
+      } finally {
+        clearTimeout(timer);
+        this.inFlight.delete(call.id);
+      }
+    } catch (err) {
+      if (err instanceof RpcError && err.options.sqlstate !== RPC_SQLSTATE.timedOut) return { status: 'failed', error: toRpcErrorBody(err, where) };
+      throw err;
+    }
+  }
+
+  private api(database: string, client: PoolClient): IasqlApi {
+    return {
+      version: ENGINE_VERSION,
+      install: (specs) => this.modules.install(database, specs, client),
+      uninstall: (names) => this.modules.uninstall(database, names, client),
+      upgrade: () => this.modules.upgrade(database, client),
+      available: () => this.registry.list().map((m) => ({ name: m.name, latest: m.latest.version, dependencies: m.latest.dependencies })),
+    };
+  }
+
+  private async finish(id: string, outcome: Outcome) {
+    await this.conns.query(
+      this.metadataDatabase,
+      `update rpc_call set status = $2, result = $3, error = $4, finished_at = now() where id = $1 and status = 'running'`,
+      [id, outcome.status, outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null, outcome.status === 'failed' ? JSON.stringify(outcome.error) : null],
+    );
+  }
+
+  /** One row in the calling database's iasql_rpc (best effort: a failure here does not fail the call). */
+  private async history(client: PoolClient, call: QueuedCall, started: Date, outcome: Outcome) {
+    await client
+      .query(
+        `insert into iasql_rpc (opid, module_name, method_name, params, caller, start_date, end_date, output, err)
+         values ($1, $2, $3, $4, $5, $6, now(), $7, $8)`,
+        [
+          call.id,
+          call.module,
+          call.method,
+          JSON.stringify(call.args),
+          call.caller,
+          started,
+          outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null,
+          outcome.status === 'failed' ? outcome.error.message : null,
+        ],
+      )
+      .catch((err: Error) => this.logger.warn({ call: call.id, err: err.message }, 'could not write iasql_rpc history'));
+  }
+
+  /** Prunes iasql_rpc in every ready database (age and count) and old finished calls in the queue. */
+  async prune(): Promise<number> {
+    const { historyDays, historyMax } = this.options;
+    let removed = 0;
+    const dbs = await this.conns.query<{ name: string }>(this.metadataDatabase, `select name from managed_database where status = 'ready'`);
+    for (const { name } of dbs.rows) {
+      const res = await this.conns
+        .query(
+          name,
+          `delete from iasql_rpc where start_date < now() - make_interval(days => $1)
+              or opid in (select opid from iasql_rpc order by start_date desc offset $2)`,
+          [historyDays, historyMax],
+        )
+        .catch((err: Error) => {
+          this.logger.warn({ database: name, err: err.message }, 'could not prune iasql_rpc');
+          return { rowCount: 0 };
+        });
+      removed += res.rowCount ?? 0;
+    }
+    await this.conns.query(
+      this.metadataDatabase,
+      `delete from rpc_call where finished_at < now() - make_interval(days => $1)`,
+      [historyDays],
+    );
+    return removed;
+  }
+}
+
+/** graphile-worker's logs through pino, at debug unless they are warnings or errors. */
+export function graphileLogger(logger: Logger) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- its Logger class, not a type
+  const { Logger: GraphileLogger } = require('graphile-worker');
+  return new GraphileLogger(() => (level: string, message: string) => {
+    if (level === 'error') logger.error({ component: 'graphile-worker' }, message);
+    else if (level === 'warning') logger.warn({ component: 'graphile-worker' }, message);
+    else logger.debug({ component: 'graphile-worker' }, message);
+  });
+}
