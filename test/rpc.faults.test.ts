@@ -1,0 +1,232 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client } from 'pg';
+import { rpcRoleName } from '../src/rpc/setup';
+import { spawnStart, ROOT } from './support/cli';
+import { serverUrl, startTestEngine, stopTestEngine, TEST_TOKEN, TestEngine, tryConnect, uniq, withClient, withDatabase } from './support/engine';
+import { freePort } from './support/free-port';
+import { FIXTURE_MODULES, install, newDatabase, startModuleEngine } from './support/modules';
+import { connect, sqlError } from './support/sql';
+
+/** Polls `check` until it returns a value (bounded: a hang fails the test instead of the suite). */
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const v = await check();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The status of the newest call of `method` in the queue of `engine`'s metadata database. */
+const lastCall = (metadataDatabase: string, method: string) =>
+  withClient(serverUrl(metadataDatabase), async (m) => (await m.query(`select id, status, error from rpc_call where method = $1 order by id desc limit 1`, [method])).rows[0]);
+
+const running = (metadataDatabase: string, method: string) =>
+  waitFor(`a running ${method} call`, async () => {
+    const call = await lastCall(metadataDatabase, method);
+    return call?.status === 'running' ? call : undefined;
+  });
+
+describe('an rpc call that cannot finish', () => {
+  let engine: TestEngine;
+  let db: { name: string; url: string };
+  let c: Client;
+  beforeAll(async () => {
+    engine = await startModuleEngine();
+    db = await newDatabase(engine, 'fault');
+    await install(engine, db.name, ['fixture_rpc']);
+    c = await connect(db.url);
+  });
+  afterAll(async () => {
+    await c.end();
+    await stopTestEngine(engine);
+  });
+
+  const noAdvisoryLocksLeft = async (client: Client) => {
+    const pid = (await client.query('select pg_backend_pid() as pid')).rows[0].pid;
+    return withClient(serverUrl(db.name), async (a) => (await a.query(`select count(*)::int as n from pg_locks where locktype = 'advisory' and pid = $1`, [pid])).rows[0].n);
+  };
+
+  test('times out per call (SET iasql.rpc_timeout_ms): IQ004, marked timed out, the next call works', async () => {
+    await c.query('set iasql.rpc_timeout_ms = 300');
+    try {
+      expect(await sqlError(c, 'select rpc_sleep(30000)')).toEqual({
+        code: 'IQ004',
+        message: 'rpc fixture_rpc.rpc_sleep timed out after 300 ms',
+        detail: undefined,
+        hint: 'raise the limit for this call with SET iasql.rpc_timeout_ms = ...',
+      });
+    } finally {
+      await c.query('reset iasql.rpc_timeout_ms');
+    }
+    expect(await lastCall(engine.config.metadataDatabase, 'rpc_sleep')).toMatchObject({ status: 'timed_out', error: { sqlstate: 'IQ004', message: 'timed out after 300 ms' } });
+    expect((await c.query('select rpc_add(1, 1) as v')).rows).toEqual([{ v: 2 }]);
+    expect(await noAdvisoryLocksLeft(c)).toBe(0);
+  });
+
+  test('statement_timeout ends the wait too, and the call is marked timed out', async () => {
+    await c.query('set statement_timeout = 300');
+    try {
+      expect(await sqlError(c, 'select rpc_sleep(30000)')).toMatchObject({ code: '57014', message: 'canceling statement due to statement timeout' });
+    } finally {
+      await c.query('reset statement_timeout');
+    }
+    expect((await lastCall(engine.config.metadataDatabase, 'rpc_sleep')).status).toBe('timed_out');
+    expect((await c.query(`select rpc_echo('ok') as v`)).rows).toEqual([{ v: 'ok' }]);
+  });
+
+  test('cancelling the caller (Ctrl-C, pg_cancel_backend) leaves no stuck call and no lock; the next call works', async () => {
+    const pid = (await c.query('select pg_backend_pid() as pid')).rows[0].pid;
+    const pending = sqlError(c, 'select rpc_sleep(30000)');
+    await running(engine.config.metadataDatabase, 'rpc_sleep');
+    await withClient(serverUrl(db.name), (a) => a.query('select pg_cancel_backend($1)', [pid]));
+    expect(await pending).toMatchObject({ code: '57014', message: 'canceling statement due to user request' });
+    expect((await lastCall(engine.config.metadataDatabase, 'rpc_sleep')).status).toBe('cancelled');
+    expect(await noAdvisoryLocksLeft(c)).toBe(0);
+    expect((await c.query('select rpc_add(2, 3) as v')).rows).toEqual([{ v: 5 }]);
+  });
+
+  test('a call needing rows its own caller has locked is a clear deadlock error, not a hang', async () => {
+    await c.query('insert into rpc_item values (1, 0) on conflict (id) do nothing');
+    await c.query('begin');
+    try {
+      await c.query('update rpc_item set n = n + 10 where id = 1');
+      expect(await sqlError(c, 'select rpc_touch(1)')).toEqual({
+        code: 'IQ006',
+        message: 'rpc fixture_rpc.rpc_touch needs rows or tables your own transaction holds locks on',
+        detail: undefined,
+        hint: 'commit or roll back the changes first, or call it outside the transaction',
+      });
+    } finally {
+      await c.query('rollback');
+    }
+    // Outside the transaction it works.
+    const n = (await c.query('select n from rpc_item where id = 1')).rows[0].n;
+    expect((await c.query('select rpc_touch(1) as v')).rows).toEqual([{ v: n + 1 }]);
+  });
+});
+
+describe('isolation of the queue credentials', () => {
+  let engine: TestEngine;
+  let a: { name: string; url: string };
+  let b: { name: string; url: string };
+  beforeAll(async () => {
+    engine = await startModuleEngine();
+    a = await newDatabase(engine, 'isoa');
+    b = await newDatabase(engine, 'isob');
+    await install(engine, a.name, ['fixture_rpc']);
+    await install(engine, b.name, ['fixture_rpc']);
+  });
+  afterAll(() => stopTestEngine(engine));
+
+  test('a tenant role cannot read the enqueue credentials, call the entry point or use dblink', async () => {
+    await withClient(a.url, async (t) => {
+      expect(await sqlError(t, 'select conninfo from iasql_internal.rpc_config')).toMatchObject({ code: '42501', message: 'permission denied for schema iasql_internal' });
+      expect(await sqlError(t, `select iasql_internal.rpc_call('fixture_rpc', 'rpc_count', '{"tag": "x"}', 1000)`)).toMatchObject({ code: '42501' });
+      expect(await sqlError(t, `select iasql_internal.dblink_get_connections()`)).toMatchObject({ code: '42501' });
+    });
+  });
+
+  test('the queue role may only enqueue and read statuses, and only of the database named', async () => {
+    const role = rpcRoleName(engine.config.metadataDatabase);
+    const password = await withClient(serverUrl(engine.config.metadataDatabase), async (m) => (await m.query('select password from rpc_credential')).rows[0].password);
+    const url = withDatabase(serverUrl(engine.config.metadataDatabase), engine.config.metadataDatabase).replace(/\/\/[^@]+@/, `//${role}:${password}@`);
+    await withClient(url, async (q) => {
+      expect(await sqlError(q, 'select * from rpc_call')).toMatchObject({ code: '42501', message: 'permission denied for table rpc_call' });
+      expect(await sqlError(q, 'select * from managed_database')).toMatchObject({ code: '42501' });
+      expect(await sqlError(q, 'select * from rpc_credential')).toMatchObject({ code: '42501' });
+      expect(await sqlError(q, `select graphile_worker.add_job('rpc', '{}')`)).toMatchObject({ code: '42501' });
+      expect(await sqlError(q, `select iasql_rpc_enqueue('postgres', 'm', 'f', '{}', 'x', 1000)`)).toMatchObject({
+        code: 'IQ003',
+        message: `database 'postgres' is not a ready managed database`,
+      });
+    });
+    // Without the password nothing connects as it.
+    expect(await tryConnect(url.replace(password, 'wrong-password'))).toMatch(/password authentication failed/);
+    expect(await tryConnect(withDatabase(url, a.name))).toMatch(/permission denied for database/);
+  });
+
+  test('a call from database A acts on A only', async () => {
+    await withClient(a.url, (t) => t.query(`select rpc_count('from-a')`));
+    const count = (url: string) => withClient(url, async (t) => (await t.query(`select count(*)::int as n from rpc_counter where tag = 'from-a'`)).rows[0].n);
+    expect(await count(a.url)).toBe(1);
+    expect(await count(b.url)).toBe(0);
+  });
+});
+
+describe('two engine processes on one Postgres', () => {
+  test('every call runs exactly once', async () => {
+    const first = await startModuleEngine();
+    const second = await startTestEngine({ metadataDatabase: first.config.metadataDatabase, modulePath: [FIXTURE_MODULES] });
+    try {
+      const db = await newDatabase(first, 'twice');
+      await install(first, db.name, ['fixture_rpc']);
+      const clients = await Promise.all(Array.from({ length: 6 }, () => connect(db.url)));
+      try {
+        await Promise.all(clients.map(async (cl) => {
+          for (let i = 0; i < 10; i++) await cl.query(`select rpc_count('once')`);
+        }));
+      } finally {
+        await Promise.all(clients.map((cl) => cl.end()));
+      }
+      await withClient(db.url, async (t) => {
+        expect((await t.query(`select count(*)::int as n from rpc_counter where tag = 'once'`)).rows).toEqual([{ n: 60 }]);
+        expect((await t.query(`select count(*)::int as n, count(distinct opid)::int as d from iasql_rpc where method_name = 'rpc_count'`)).rows).toEqual([{ n: 60, d: 60 }]);
+      });
+      const calls = await withClient(serverUrl(first.config.metadataDatabase), (m) =>
+        m.query(`select status, count(*)::int as n from rpc_call where method = 'rpc_count' group by status`),
+      );
+      expect(calls.rows).toEqual([{ status: 'succeeded', n: 60 }]);
+    } finally {
+      await second.stop();
+      await stopTestEngine(first);
+    }
+  });
+});
+
+describe('the engine running a call is killed', () => {
+  test('the caller gets IQ005 at once instead of hanging; the call is marked failed', async () => {
+    const meta = `meta_kill_${uniq()}`;
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-kill-'));
+    const port = await freePort();
+    const child = await spawnStart({
+      DATABASE_URL: serverUrl(),
+      IASQL_HOME: home,
+      IASQL_API_PORT: String(port),
+      IASQL_METADATA_DB: meta,
+      IASQL_DEFAULT_DATABASE: '',
+      IASQL_ADMIN_TOKEN: TEST_TOKEN,
+      IASQL_MODULE_PATH: path.join(ROOT, 'dist', 'test', 'fixtures', 'modules'),
+    });
+    const api = async (method: string, route: string, body?: unknown) =>
+      (await fetch(`http://127.0.0.1:${port}${route}`, { method, headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).json() as Promise<any>;
+    try {
+      const created = await api('POST', '/v1/databases', { name: `kill_${uniq()}` });
+      await api('POST', `/v1/databases/${created.name}/modules`, { install: ['fixture_rpc'] });
+      const c = await connect(created.connectionString);
+      try {
+        const pending = sqlError(c, 'select rpc_sleep(60000)');
+        await running(meta, 'rpc_sleep');
+        child.child.kill('SIGKILL');
+        expect(await pending).toEqual({
+          code: 'IQ005',
+          message: 'rpc fixture_rpc.rpc_sleep: the engine running this call stopped before it finished',
+          detail: undefined,
+          hint: 'the call may have been partly done; check its effects, then call again',
+        });
+        expect((await lastCall(meta, 'rpc_sleep')).status).toBe('failed');
+      } finally {
+        await c.end();
+      }
+    } finally {
+      if (child.child.exitCode === null) child.child.kill('SIGKILL');
+      await child.exited;
+      const cleanup = await startTestEngine({ metadataDatabase: meta, modulePath: [FIXTURE_MODULES] });
+      await stopTestEngine(cleanup);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
