@@ -128,6 +128,7 @@ describe('ModuleRegistry.load accepts valid modules', () => {
       { name: 'fixture_badhook', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_broken', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_notes', versions: ['0.1.0', '0.2.0', '0.3.0'], latest: '0.3.0' },
+      { name: 'fixture_rpc', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_tagger', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'iasql_functions', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'iasql_platform', versions: ['0.1.0'], latest: '0.1.0' },
