@@ -1,4 +1,5 @@
 import { modules } from './modules';
+import { rpc } from './rpc';
 import { startup } from './startup';
 
 /** One measured quantity. `--json` prints exactly these fields, which operators' scripts parse. */
@@ -16,7 +17,7 @@ export interface Benchmark {
   run(runs: number): Promise<Figure[]>;
 }
 
-const BENCHMARKS: Benchmark[] = [startup, modules];
+const BENCHMARKS: Benchmark[] = [startup, modules, rpc];
 const DEFAULT_RUNS = 5;
 
 const USAGE = `usage: npm run bench -- [NAME] [--json] [--runs N]

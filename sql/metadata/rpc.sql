@@ -18,7 +18,9 @@ BEGIN
   INSERT INTO public.rpc_call (database, module, method, args, caller, timeout_ms)
     VALUES (p_database, p_module, p_method, p_args, p_caller, p_timeout_ms)
     RETURNING id INTO v_id;
-  PERFORM graphile_worker.add_job('rpc', json_build_object('id', v_id), max_attempts := 1);
+  -- The payload is the call itself, so the worker reads nothing before it locks the call.
+  PERFORM graphile_worker.add_job('rpc', json_build_object('id', v_id, 'database', p_database, 'module', p_module,
+    'method', p_method, 'args', p_args, 'caller', p_caller, 'timeout_ms', p_timeout_ms), max_attempts := 1);
   RETURN v_id;
 END
 $$;

@@ -38,16 +38,21 @@ export class Connections {
     return { host, port };
   }
 
-  /** The pool of `database`; `max` sizes it when this call creates it (default 20). */
-  pool(database: string, max = 20): Pool {
-    let entry = this.pools.get(database);
+  /**
+   * The pool of `database`. `max` sizes it when this call creates it (default 20). A `purpose`
+   * names a separate pool of the same database whose sessions start with `gucs` set.
+   */
+  pool(database: string, max = 20, purpose = '', gucs: Record<string, string> = {}): Pool {
+    const key = purpose ? `${database}#${purpose}` : database;
+    let entry = this.pools.get(key);
     if (!entry) {
-      const pool = new Pool({ ...this.settings(database), max, idleTimeoutMillis: 10_000, application_name: 'iasql' });
+      const options = Object.entries(gucs).map(([k, v]) => `-c ${k}=${v}`).join(' ') || undefined;
+      const pool = new Pool({ ...this.settings(database), max, idleTimeoutMillis: 10_000, application_name: 'iasql', options });
       // An idle client whose backend dies (database dropped, server restart) must not crash the engine.
       pool.on('error', (err) => this.logger.warn({ database, err: err.message }, 'idle connection lost'));
       pool.on('connect', (client) => client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'connection lost')));
       entry = { pool, lastUsed: Date.now() };
-      this.pools.set(database, entry);
+      this.pools.set(key, entry);
     }
     entry.lastUsed = Date.now();
     return entry.pool;
@@ -80,25 +85,29 @@ export class Connections {
     return client;
   }
 
-  /** Closes the pool of `database` (before it is dropped). */
+  /** Closes the pools of `database` (before it is dropped). */
   async close(database: string): Promise<void> {
-    const entry = this.pools.get(database);
-    if (!entry) return;
-    this.pools.delete(database);
-    await entry.pool.end();
+    for (const [key, entry] of this.pools) {
+      if (key !== database && !key.startsWith(`${database}#`)) continue;
+      this.pools.delete(key);
+      await entry.pool.end();
+    }
   }
 
   private async closeIdle() {
     const now = Date.now();
-    for (const [database, entry] of this.pools) {
+    for (const [key, entry] of this.pools) {
       if (now - entry.lastUsed > this.idleMs && entry.pool.totalCount === entry.pool.idleCount) {
-        await this.close(database);
+        this.pools.delete(key);
+        await entry.pool.end();
       }
     }
   }
 
   async end(): Promise<void> {
     clearInterval(this.sweeper);
-    await Promise.all([...this.pools.keys()].map((d) => this.close(d)));
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((e) => e.pool.end()));
   }
 }

@@ -45,6 +45,8 @@ export async function setupRpc(conns: Connections, metadataDatabase: string, log
         : `create role ${ident(role)} login nosuperuser nocreatedb nocreaterole noinherit password ${verifier}`,
     );
     await lock.query(`grant connect on database ${ident(metadataDatabase)} to ${ident(role)}`);
+    // Enqueue and status rows are state of calls in flight: no WAL flush wait (see RpcWorker.queue).
+    await lock.query(`alter role ${ident(role)} in database ${ident(metadataDatabase)} set synchronous_commit = off`);
     const sql = fs.readFileSync(path.join(packageRoot(), 'sql', 'metadata', 'rpc.sql'), 'utf8').replaceAll(':rpc_role', ident(role));
     await lock.query(sql);
     const { host, port } = conns.endpoint;

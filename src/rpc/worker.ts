@@ -19,7 +19,7 @@ export interface RpcWorkerOptions {
 }
 
 interface QueuedCall {
-  id: string;
+  id: string | number;
   database: string;
   module: string;
   method: string;
@@ -58,18 +58,18 @@ export class RpcWorker {
     this.listener.on('error', (err) => this.logger.warn({ err: err.message }, 'rpc cancel listener lost'));
     await this.listener.query('LISTEN iasql_rpc_cancel');
 
-    const pool: Pool = this.conns.pool(this.metadataDatabase, this.options.concurrency + 5);
-    const rpc: Task = async (payload) => this.execute(String((payload as { id: unknown }).id));
+    // The job's payload is the call itself (written by iasql_rpc_enqueue): no read before the lock.
+    const rpc: Task = async (payload) => this.execute(payload as QueuedCall);
     const prune: Task = async () => void (await this.prune());
     this.runner = await run({
-      pgPool: pool,
+      pgPool: this.queue(),
       concurrency: this.options.concurrency,
       noHandleSignals: true,
       pollInterval: 2000,
       taskList: { rpc, iasql_rpc_prune: prune },
       crontab: '0 * * * * iasql_rpc_prune',
       logger: graphileLogger(this.logger),
-      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0, localQueue: { size: 20 } } },
     });
   }
 
@@ -79,70 +79,70 @@ export class RpcWorker {
   }
 
   /** Runs one call end to end. Never throws: the outcome is stored for the caller. */
-  async execute(id: string): Promise<void> {
-    const meta = this.conns.pool(this.metadataDatabase);
-    const { rows } = await meta.query<QueuedCall & { status: string }>(
-      'select id, database, module, method, args, caller, timeout_ms, status from rpc_call where id = $1',
-      [id],
-    );
-    const call = rows[0];
-    if (!call || call.status !== 'queued') return; // the caller gave up before it started
+  async execute(call: QueuedCall): Promise<void> {
+    const id = String(call.id);
+    if (!/^\d+$/.test(id)) throw new Error(`rpc job with a bad call id: ${id}`);
     let client: PoolClient;
     try {
       client = await this.conns.pool(call.database).connect();
     } catch (err) {
+      await this.queue().query(`update rpc_call set status = 'running', started_at = now() where id = $1 and status = 'queued'`, [id]);
       await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.unavailable, message: `cannot connect to database ${call.database}: ${(err as Error).message}` } });
       return;
     }
     let broken: Error | undefined;
     const started = new Date();
+    let outcome: Outcome | undefined;
     try {
-      await client.query('select pg_advisory_lock($1::bigint)', [id]);
-      const claimed = await meta.query(`update rpc_call set status = 'running', started_at = now() where id = $1 and status = 'queued'`, [id]);
-      if (!claimed.rowCount) return;
-      const outcome = await this.run(call, client).catch((err: Error) => {
+      // The lock first, then "running": a caller that sees "running" always finds the lock held.
+      const locked = await client.query<{ version: string | null }>(
+        `select pg_advisory_lock($1::bigint), (select version from iasql_module where name = $2) as version`,
+        [id, call.module],
+      );
+      const claimed = await this.queue().query(`update rpc_call set status = 'running', started_at = now() where id = $1 and status = 'queued'`, [id]);
+      if (!claimed.rowCount) return; // the caller gave up before it started
+      outcome = await this.run(call, locked.rows[0].version, client).catch((err: Error) => {
         broken = err; // the handler was abandoned mid-way: this connection's state is unknown
         return { status: 'failed', error: toRpcErrorBody(err, `rpc ${call.module}.${call.method}`) } as Outcome;
       });
       await this.finish(id, outcome);
-      if (!broken) await this.history(client, call, started, outcome);
     } catch (err) {
       broken = err as Error;
       this.logger.error({ call: id, err: (err as Error).message }, 'rpc call failed inside the engine');
       await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.handler, message: `rpc ${call.module}.${call.method} failed inside the engine` } }).catch(() => undefined);
     } finally {
       if (!broken) {
-        // Whatever the handler left open is rolled back before the lock goes.
-        await client.query('rollback').catch((e: Error) => (broken = e));
-        await client.query('select pg_advisory_unlock($1::bigint)', [id]).catch((e: Error) => (broken = e));
+        // Whatever the handler left open is rolled back as the lock goes (one round trip; id is digits).
+        await client.query(`rollback; select pg_advisory_unlock(${id}::bigint)`).catch((e: Error) => (broken = e));
       }
+      // The caller is on its way; the history row is written after it.
+      if (!broken && outcome) await this.history(client, call, started, outcome);
       // A broken connection is closed, which also releases the lock.
       client.release(broken);
     }
   }
 
   /** Dispatches to the handler of the version installed in the calling database. */
-  private async run(call: QueuedCall, client: PoolClient): Promise<Outcome> {
+  private async run(call: QueuedCall, installedVersion: string | null, client: PoolClient): Promise<Outcome> {
     const where = `rpc ${call.module}.${call.method}`;
     try {
-      const installed = await client.query<{ version: string }>('select version from iasql_module where name = $1', [call.module]);
-      if (!installed.rowCount) {
+      if (installedVersion === null) {
         throw new RpcError(`${where}: module '${call.module}' is not installed in database '${call.database}'`, {
           sqlstate: RPC_SQLSTATE.unknownMethod,
           hint: `install it first: SELECT * FROM iasql_install('${call.module}')`,
         });
       }
-      const version = this.registry.get(call.module)?.versions.find((v) => v.version === installed.rows[0].version);
+      const version = this.registry.get(call.module)?.versions.find((v) => v.version === installedVersion);
       const decl = version?.rpc[call.method];
       if (!version || !decl) {
-        throw new RpcError(`${where}: module ${call.module}@${installed.rows[0].version} has no rpc method '${call.method}'`, {
+        throw new RpcError(`${where}: module ${call.module}@${installedVersion} has no rpc method '${call.method}'`, {
           sqlstate: RPC_SQLSTATE.unknownMethod,
           hint: 'SELECT * FROM iasql_help() lists the functions of the installed modules',
         });
       }
       const args = checkArguments(where, decl.args ?? [], call.args);
       const controller = new AbortController();
-      this.inFlight.set(call.id, controller);
+      this.inFlight.set(String(call.id), controller);
       const timer = setTimeout(() => controller.abort(new RpcError(`${where} timed out after ${call.timeout_ms} ms`, { sqlstate: RPC_SQLSTATE.timedOut })), call.timeout_ms);
       try {
         const ctx = {
@@ -161,7 +161,7 @@ export class RpcWorker {
         return { status: 'failed', error: toRpcErrorBody(err, where) };
       } finally {
         clearTimeout(timer);
-        this.inFlight.delete(call.id);
+        this.inFlight.delete(String(call.id));
       }
     } catch (err) {
       if (err instanceof RpcError && err.options.sqlstate !== RPC_SQLSTATE.timedOut) return { status: 'failed', error: toRpcErrorBody(err, where) };
@@ -179,9 +179,17 @@ export class RpcWorker {
     };
   }
 
+  /**
+   * Connections to the queue. Its bookkeeping commits without waiting for the WAL flush: it is
+   * state of calls in flight, which a server crash ends anyway. Handlers' own writes, on the
+   * calling database's connections, keep full durability.
+   */
+  private queue(): Pool {
+    return this.conns.pool(this.metadataDatabase, this.options.concurrency + 5, 'queue', { synchronous_commit: 'off' });
+  }
+
   private async finish(id: string, outcome: Outcome) {
-    await this.conns.query(
-      this.metadataDatabase,
+    await this.queue().query(
       `update rpc_call set status = $2, result = $3, error = $4, finished_at = now() where id = $1 and status = 'running'`,
       [id, outcome.status, outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null, outcome.status === 'failed' ? JSON.stringify(outcome.error) : null],
     );

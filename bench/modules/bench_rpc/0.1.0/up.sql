@@ -1,0 +1,1 @@
+-- bench_rpc has no tables.
