@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import { escapeLiteral as literal, type Pool, type PoolClient } from 'pg';
 import { run, Runner, Task } from 'graphile-worker';
 import type { Logger } from '../logger';
 import type { IasqlApi } from '../modules/define';
@@ -112,11 +112,13 @@ export class RpcWorker {
       await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.handler, message: `rpc ${call.module}.${call.method} failed inside the engine` } }).catch(() => undefined);
     } finally {
       if (!broken) {
-        // Whatever the handler left open is rolled back as the lock goes (one round trip; id is digits).
-        await client.query(`rollback; select pg_advisory_unlock(${id}::bigint)`).catch((e: Error) => (broken = e));
+        // One round trip: roll back whatever the handler left open, write the history row (before
+        // the caller can look for it), release the lock.
+        await client.query(`rollback; ${outcome ? this.historySql(call, started, outcome) : ''} select pg_advisory_unlock(${id}::bigint)`).catch((e: Error) => {
+          broken = e;
+          this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history or release the call lock');
+        });
       }
-      // The caller is on its way; the history row is written after it.
-      if (!broken && outcome) await this.history(client, call, started, outcome);
       // A broken connection is closed, which also releases the lock.
       client.release(broken);
     }
@@ -195,24 +197,27 @@ export class RpcWorker {
     );
   }
 
-  /** One row in the calling database's iasql_rpc (best effort: a failure here does not fail the call). */
-  private async history(client: PoolClient, call: QueuedCall, started: Date, outcome: Outcome) {
-    await client
-      .query(
-        `insert into iasql_rpc (opid, module_name, method_name, params, caller, start_date, end_date, output, err)
-         values ($1, $2, $3, $4, $5, $6, now(), $7, $8)`,
-        [
-          call.id,
-          call.module,
-          call.method,
-          JSON.stringify(call.args),
-          call.caller,
-          started,
-          outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null,
-          outcome.status === 'failed' ? outcome.error.message : null,
-        ],
-      )
-      .catch((err: Error) => this.logger.warn({ call: call.id, err: err.message }, 'could not write iasql_rpc history'));
+  /**
+   * SQL writing the call's iasql_rpc row in its own transaction (history is observability: no WAL
+   * flush wait). Values go in as escaped literals, since it shares a round trip with other statements.
+   */
+  private historySql(call: QueuedCall, started: Date, outcome: Outcome): string {
+    const v = (x: string | null) => (x === null ? 'NULL' : literal(x));
+    const values = [
+      v(String(call.id)),
+      v(call.module),
+      v(call.method),
+      `${v(JSON.stringify(call.args))}::jsonb`,
+      v(call.caller),
+      `${v(started.toISOString())}::timestamptz`,
+      'now()',
+      `${v(outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null)}::jsonb`,
+      v(outcome.status === 'failed' ? outcome.error.message : null),
+    ];
+    return `begin; set local synchronous_commit = off;
+      insert into iasql_rpc (opid, module_name, method_name, params, caller, start_date, end_date, output, err)
+      values (${values.join(', ')});
+      commit;`;
   }
 
   /** Prunes iasql_rpc in every ready database (age and count) and old finished calls in the queue. */
