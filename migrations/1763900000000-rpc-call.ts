@@ -16,6 +16,7 @@ export class RpcCall1763900000000 implements MigrationInterface {
         "result" jsonb,
         "error" jsonb,
         "timeout_ms" integer NOT NULL,
+        "worker_pid" integer,
         "created_at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
         "started_at" TIMESTAMP WITH TIME ZONE,
         "finished_at" TIMESTAMP WITH TIME ZONE,

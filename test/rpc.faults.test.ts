@@ -103,9 +103,15 @@ describe('an rpc call that cannot finish', () => {
     } finally {
       await c.query('rollback');
     }
+    // The call is over (its history row is written last) and its statement was cancelled, not applied.
+    const call = await lastCall(engine.config.metadataDatabase, 'rpc_touch');
+    expect(call.status).toBe('failed');
+    const history = await waitFor('the history row', async () => (await c.query('select err from iasql_rpc where opid = $1', [call.id])).rows[0]);
+    // Whichever side Postgres picked as the deadlock victim, the handler did not finish.
+    expect(history.err).toMatch(/^(rpc fixture_rpc.rpc_touch needs rows or tables your own transaction holds locks on|the caller gave up on this call|rpc fixture_rpc.rpc_touch failed: canceling statement due to user request)$/);
+    expect((await c.query('select n from rpc_item where id = 1')).rows).toEqual([{ n: 0 }]);
     // Outside the transaction it works.
-    const n = (await c.query('select n from rpc_item where id = 1')).rows[0].n;
-    expect((await c.query('select rpc_touch(1) as v')).rows).toEqual([{ v: n + 1 }]);
+    expect((await c.query('select rpc_touch(1) as v')).rows).toEqual([{ v: 1 }]);
   });
 });
 
@@ -228,5 +234,41 @@ describe('the engine running a call is killed', () => {
       await stopTestEngine(cleanup);
       fs.rmSync(home, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a call no worker takes (no engine runs a worker)', () => {
+  let engine: TestEngine;
+  let db: { name: string; url: string };
+  let c: Client;
+  beforeAll(async () => {
+    engine = await startTestEngine({ modulePath: [FIXTURE_MODULES], workerConcurrency: 0 });
+    db = await newDatabase(engine, 'noworker');
+    await install(engine, db.name, ['fixture_rpc']);
+    c = await connect(db.url);
+  });
+  afterAll(async () => {
+    await c.end();
+    await stopTestEngine(engine);
+  });
+
+  test('times out with IQ004 while queued, and is marked timed out so no worker runs it later', async () => {
+    await c.query('set iasql.rpc_timeout_ms = 250');
+    expect(await sqlError(c, `select rpc_echo('never')`)).toMatchObject({ code: 'IQ004', message: 'rpc fixture_rpc.rpc_echo timed out after 250 ms' });
+    await c.query('reset iasql.rpc_timeout_ms');
+    expect((await lastCall(engine.config.metadataDatabase, 'rpc_echo')).status).toBe('timed_out');
+  });
+
+  test('cancelling while queued is clean, and the session can call again', async () => {
+    const pid = (await c.query('select pg_backend_pid() as pid')).rows[0].pid;
+    const pending = sqlError(c, `select rpc_add(1, 1)`);
+    await waitFor('a queued call', async () => ((await lastCall(engine.config.metadataDatabase, 'rpc_add'))?.status === 'queued' ? true : undefined));
+    await withClient(serverUrl(db.name), (a) => a.query('select pg_cancel_backend($1)', [pid]));
+    expect(await pending).toMatchObject({ code: '57014', message: 'canceling statement due to user request' });
+    expect((await lastCall(engine.config.metadataDatabase, 'rpc_add')).status).toBe('cancelled');
+    // The same session (and its dblink connection) still works: this call times out normally.
+    await c.query('set iasql.rpc_timeout_ms = 100');
+    expect((await sqlError(c, `select rpc_add(2, 2)`)).code).toBe('IQ004');
+    await c.query('reset iasql.rpc_timeout_ms');
   });
 });

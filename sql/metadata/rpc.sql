@@ -25,12 +25,28 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION public.iasql_rpc_status(p_id bigint, p_database text)
+-- Status of a call. While it is queued, waits up to p_wait_ms for a worker to take it, checking
+-- every ~1 ms here rather than paying a dblink round trip per check from the caller.
+CREATE OR REPLACE FUNCTION public.iasql_rpc_status(p_id bigint, p_database text, p_wait_ms integer DEFAULT 0)
 RETURNS TABLE (status text, result jsonb, error jsonb)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT c.status::text, c.result, c.error FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database
+DECLARE
+  v_until timestamptz := clock_timestamp() + make_interval(secs => least(greatest(p_wait_ms, 0), 100) / 1000.0);
+  v_status text;
+  v_result jsonb;
+  v_error jsonb;
+BEGIN
+  LOOP
+    SELECT c.status, c.result, c.error INTO v_status, v_result, v_error FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database;
+    EXIT WHEN v_status IS DISTINCT FROM 'queued' OR clock_timestamp() >= v_until;
+    PERFORM pg_sleep(0.0002);
+  END LOOP;
+  IF v_status IS NOT NULL THEN
+    RETURN QUERY SELECT v_status, v_result, v_error;
+  END IF;
+END
 $$;
 
 -- The caller gave up (timeout, cancel) or found the worker gone: record it, and tell a worker
@@ -40,22 +56,32 @@ RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  v_pid integer;
 BEGIN
   IF p_status NOT IN ('timed_out', 'cancelled', 'failed') THEN
     RAISE EXCEPTION 'invalid status %', p_status;
   END IF;
   UPDATE public.rpc_call SET status = p_status, error = p_error, finished_at = now()
-    WHERE id = p_id AND database = p_database AND status IN ('queued', 'running');
-  IF FOUND THEN
-    PERFORM pg_notify('iasql_rpc_cancel', p_id::text);
+    WHERE id = p_id AND database = p_database AND status IN ('queued', 'running')
+    RETURNING worker_pid INTO v_pid;
+  IF NOT FOUND THEN
+    RETURN false;
   END IF;
-  RETURN FOUND;
+  -- Stop the statement the handler is running now (it may be waiting on the caller's own locks,
+  -- which the caller is about to release), and tell the worker to abort the handler.
+  IF v_pid IS NOT NULL THEN
+    PERFORM pg_cancel_backend(v_pid);
+  END IF;
+  PERFORM pg_notify('iasql_rpc_cancel', p_id::text);
+  RETURN true;
 END
 $$;
 
 REVOKE ALL ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.iasql_rpc_status(bigint, text) FROM PUBLIC;
+DROP FUNCTION IF EXISTS public.iasql_rpc_status(bigint, text);
+REVOKE ALL ON FUNCTION public.iasql_rpc_status(bigint, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.iasql_rpc_abandon(bigint, text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) TO :rpc_role;
-GRANT EXECUTE ON FUNCTION public.iasql_rpc_status(bigint, text) TO :rpc_role;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_status(bigint, text, integer) TO :rpc_role;
 GRANT EXECUTE ON FUNCTION public.iasql_rpc_abandon(bigint, text, text, jsonb) TO :rpc_role;

@@ -34,8 +34,7 @@ DECLARE
   v_error jsonb;
   v_timeout_ms integer := coalesce(nullif(current_setting('iasql.rpc_timeout_ms', true), '')::integer, p_timeout_ms);
   v_deadline timestamptz := clock_timestamp() + make_interval(secs => v_timeout_ms / 1000.0);
-  v_left_ms bigint;
-  v_sleep float8 := 0.0001;
+  v_left_ms bigint := v_timeout_ms;
   v_lock_timeout text := current_setting('lock_timeout');
   v_conninfo text;
 BEGIN
@@ -59,8 +58,9 @@ BEGIN
 
   BEGIN
     LOOP
+      -- While queued, the queue side waits up to 20 ms for a worker to take the call.
       SELECT s.status, s.result, s.error INTO v_status, v_result, v_error
-        FROM iasql_internal.dblink('iasql_rpc', format('SELECT * FROM public.iasql_rpc_status(%s, %L)', v_id, current_database()))
+        FROM iasql_internal.dblink('iasql_rpc', format('SELECT * FROM public.iasql_rpc_status(%s, %L, %s)', v_id, current_database(), least(20, greatest(v_left_ms, 1))))
           AS s(status text, result jsonb, error jsonb);
       EXIT WHEN v_status NOT IN ('queued', 'running');
       v_left_ms := ceil(extract(epoch FROM v_deadline - clock_timestamp()) * 1000);
@@ -83,8 +83,6 @@ BEGIN
         END IF;
         EXIT;
       END IF;
-      PERFORM pg_sleep(v_sleep);
-      v_sleep := least(v_sleep * 2, 0.005);
     END LOOP;
   EXCEPTION
     WHEN lock_not_available THEN

@@ -99,7 +99,10 @@ export class RpcWorker {
         `select pg_advisory_lock($1::bigint), (select version from iasql_module where name = $2) as version`,
         [id, call.module],
       );
-      const claimed = await this.queue().query(`update rpc_call set status = 'running', started_at = now() where id = $1 and status = 'queued'`, [id]);
+      const claimed = await this.queue().query(
+        `update rpc_call set status = 'running', started_at = now(), worker_pid = $2 where id = $1 and status = 'queued'`,
+        [id, (client as unknown as { processID: number }).processID],
+      );
       if (!claimed.rowCount) return; // the caller gave up before it started
       outcome = await this.run(call, locked.rows[0].version, client).catch((err: Error) => {
         broken = err; // the handler was abandoned mid-way: this connection's state is unknown
@@ -119,8 +122,14 @@ export class RpcWorker {
           this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history or release the call lock');
         });
       }
-      // A broken connection is closed, which also releases the lock.
+      // A broken connection is closed, which also releases the lock. The history row then goes
+      // through another connection: every call leaves one.
       client.release(broken);
+      if (broken && outcome) {
+        await this.conns.query(call.database, this.historySql(call, started, outcome)).catch((e: Error) =>
+          this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history'),
+        );
+      }
     }
   }
 

@@ -36,6 +36,10 @@ export class RpcCall {
   @Column({ name: 'timeout_ms', type: 'integer' })
   timeoutMs: number;
 
+  /** Backend pid of the worker's connection to the calling database while the call runs. */
+  @Column({ name: 'worker_pid', type: 'integer', nullable: true })
+  workerPid: number | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 
