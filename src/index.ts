@@ -6,3 +6,4 @@ export { IasqlError } from './errors';
 export { ENGINE_VERSION } from './version';
 export { defineModule } from './modules/define';
 export type { ModuleDefinition, ModuleVersion, RpcMethod, RpcArgument, RpcReturns, RpcContext, RpcType } from './modules/define';
+export { RpcError, RPC_SQLSTATE } from './rpc/errors';

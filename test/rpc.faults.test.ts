@@ -272,3 +272,34 @@ describe('a call no worker takes (no engine runs a worker)', () => {
     await c.query('reset iasql.rpc_timeout_ms');
   });
 });
+
+describe('a tenant holding the advisory lock key of a call', () => {
+  test('fails that call with a clear error; the worker slot is not stalled', async () => {
+    const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES], workerConcurrency: 1 });
+    try {
+      const db = await newDatabase(engine, 'squat');
+      await install(engine, db.name, ['fixture_rpc']);
+      const next = await withClient(serverUrl(engine.config.metadataDatabase), async (m) =>
+        Number((await m.query(`select nextval(pg_get_serial_sequence('rpc_call', 'id')) + 1 as n`)).rows[0].n),
+      );
+      const squatter = await connect(db.url);
+      const c = await connect(db.url);
+      try {
+        await squatter.query('select pg_advisory_lock($1::bigint)', [next]);
+        expect(await sqlError(c, `select rpc_echo('blocked')`)).toEqual({
+          code: 'IQ001',
+          message: `rpc fixture_rpc.rpc_echo: another session of database ${db.name} holds the advisory lock ${next}, which this call needs`,
+          detail: undefined,
+          hint: 'release it (pg_advisory_unlock_all()) and call again',
+        });
+        // The only worker slot is free: the next call runs.
+        expect((await c.query(`select rpc_echo('free') as v`)).rows).toEqual([{ v: 'free' }]);
+      } finally {
+        await squatter.end();
+        await c.end();
+      }
+    } finally {
+      await stopTestEngine(engine);
+    }
+  });
+});

@@ -95,10 +95,20 @@ export class RpcWorker {
     let outcome: Outcome | undefined;
     try {
       // The lock first, then "running": a caller that sees "running" always finds the lock held.
-      const locked = await client.query<{ version: string | null }>(
-        `select pg_advisory_lock($1::bigint), (select version from iasql_module where name = $2) as version`,
+      // Never waited for: a tenant session holding that key must not stall a worker slot.
+      const locked = await client.query<{ locked: boolean; version: string | null }>(
+        `select pg_try_advisory_lock($1::bigint) as locked, (select version from iasql_module where name = $2) as version`,
         [id, call.module],
       );
+      if (!locked.rows[0].locked) {
+        const error: RpcErrorBody = {
+          sqlstate: RPC_SQLSTATE.handler,
+          message: `rpc ${call.module}.${call.method}: another session of database ${call.database} holds the advisory lock ${id}, which this call needs`,
+          hint: 'release it (pg_advisory_unlock_all()) and call again',
+        };
+        await this.queue().query(`update rpc_call set status = 'failed', error = $2, finished_at = now() where id = $1 and status = 'queued'`, [id, JSON.stringify(error)]);
+        return;
+      }
       const claimed = await this.queue().query(
         `update rpc_call set status = 'running', started_at = now(), worker_pid = $2 where id = $1 and status = 'queued'`,
         [id, (client as unknown as { processID: number }).processID],
