@@ -5,19 +5,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from './src/config';
 import { metadataDataSource } from './src/metadata/data-source';
+import { urlSettings } from './src/postgres/connections';
 
 function settings() {
   const config = loadConfig();
-  if (config.databaseUrl) {
-    const u = new URL(config.databaseUrl);
-    return {
-      host: u.hostname,
-      port: Number(u.port || 5432),
-      user: decodeURIComponent(u.username),
-      password: decodeURIComponent(u.password),
-      database: config.metadataDatabase,
-    };
-  }
+  if (config.databaseUrl) return urlSettings(config.databaseUrl, config.metadataDatabase);
   const password = fs.readFileSync(path.join(config.home, 'pg-password'), 'utf8').trim();
   return { host: '127.0.0.1', port: config.pgPort, user: 'postgres', password, database: config.metadataDatabase };
 }

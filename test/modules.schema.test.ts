@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { BUILTIN_MODULES_DIR, ModuleRegistry } from '../src/modules/registry';
 import { serverUrl, stopTestEngine, TestEngine, withClient } from './support/engine';
+import { pendingSchemaChanges } from './support/schema';
 import { FIXTURE_MODULES, install, newDatabase, startModuleEngine } from './support/modules';
 
 // Modules whose every version must install; the broken fixtures fail on purpose.
@@ -32,13 +33,7 @@ describe('the schema each module version creates is exactly what its entities de
     const installed = await withClient(serverUrl(db.name), (c) => c.query<{ name: string; version: string }>('select name, version from iasql_module'));
     expect(installed.rows).toContainEqual({ name, version });
     const entities = installed.rows.flatMap((m) => engine.registry.resolve(m.name, m.version).entities);
-    const ds = new DataSource({ type: 'postgres', ...engine.conns.settings(db.name), username: engine.conns.settings(db.name).user, entities });
-    await ds.initialize();
-    try {
-      const pending = await ds.driver.createSchemaBuilder().log();
-      expect(pending.upQueries.map((q) => q.query)).toEqual([]);
-    } finally {
-      await ds.destroy();
-    }
+    const settings = engine.conns.settings(db.name);
+    expect(await pendingSchemaChanges(new DataSource({ type: 'postgres', ...settings, username: settings.user, entities }))).toEqual([]);
   });
 });

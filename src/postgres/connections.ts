@@ -1,6 +1,18 @@
 import { Client, Pool, PoolClient } from 'pg';
 import type { Logger } from '../logger';
 
+/** Host, port, user and password of a postgres:// URL, for another database of that server. */
+export function urlSettings(url: string, database: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database,
+  };
+}
+
 /**
  * The one connection manager. Every connection the engine opens to the Postgres server goes
  * through here: one pool per database, opened on first use, closed after it has sat idle, all
@@ -22,14 +34,7 @@ export class Connections {
 
   /** Connection settings of `database` with the admin role (for pg, TypeORM, tests). */
   settings(database: string) {
-    const u = new URL(this.adminUrl);
-    return {
-      host: u.hostname,
-      port: Number(u.port || 5432),
-      user: decodeURIComponent(u.username),
-      password: decodeURIComponent(u.password),
-      database,
-    };
+    return urlSettings(this.adminUrl, database);
   }
 
   /** Host and port as tenants reach the server (the admin URL's). */
