@@ -21,7 +21,7 @@ export async function benchEngine() {
     logLevel: 'warn',
     metadataDatabase: 'iasql_metadata',
     defaultDatabase: '',
-    workerConcurrency: 10,
+    workerConcurrency: Number(process.env.IASQL_WORKER_CONCURRENCY || 10),
     rpcHistoryDays: 30,
     rpcHistoryMax: 10000,
   };
