@@ -172,6 +172,17 @@ describe('generated bindings', () => {
   });
 });
 
+describe("a dependency's exports", () => {
+  test('reach the handlers of modules that depend on it, at the installed version', async () => {
+    const other = await newDatabase(engine, 'deps');
+    await install(engine, other.name, ['fixture_tagger']);
+    await withClient(other.url, async (oc) => {
+      await oc.query(`insert into note (content) values ('a'), ('b'), ('c')`);
+      expect((await oc.query('select tagger_note_count() as n')).rows).toEqual([{ n: 3 }]);
+    });
+  });
+});
+
 describe('history', () => {
   test('every call leaves a row in iasql_rpc; iasql_get_errors lists the failed ones', async () => {
     await one(`select rpc_echo('history', 2) as v`);

@@ -54,6 +54,8 @@ export interface RpcContext {
   signal: AbortSignal;
   /** Engine operations on the calling database (the iasql_* functions are built on these). */
   iasql: IasqlApi;
+  /** What each dependency of this version exports (its `exports`), at the version installed here. */
+  dependencies: Record<string, Record<string, unknown>>;
 }
 
 /** Engine operations a handler may use, bound to the calling database. */
@@ -91,6 +93,8 @@ export interface ModuleVersion {
   /** What the tenant role may do with this module's tables (default 'write': select, insert, update, delete). */
   tenantAccess?: 'read' | 'write';
   rpc?: Record<string, RpcMethod>;
+  /** What this version offers the handlers of modules that depend on it (their ctx.dependencies). */
+  exports?: (ctx: Omit<RpcContext, 'dependencies'>) => Record<string, unknown>;
 }
 
 export interface ModuleDefinition {

@@ -21,6 +21,7 @@ export interface LoadedVersion {
   afterInstall?: SqlFile;
   beforeUninstall?: SqlFile;
   rpc: Record<string, RpcMethod>;
+  exports?: ModuleVersion['exports'];
 }
 
 export interface SqlFile {
@@ -189,6 +190,7 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
         tables.push(table.name);
       }
     }
+    if (v.exports !== undefined && typeof v.exports !== 'function') problems.push(`${at}: exports must be a function (ctx) => ({ ... })`);
     const rpc = v.rpc ?? {};
     declares.versions.push({ version: v.version, dependencies: [...new Set(v.dependencies ?? [])], tables, rpc: Object.keys(rpc) });
     for (const [method, decl] of Object.entries(rpc)) checkRpc(`${at} rpc ${method}`, method, decl, problems);
@@ -206,6 +208,7 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
         afterInstall,
         beforeUninstall,
         rpc,
+        exports: v.exports,
       });
     }
   });

@@ -1,9 +1,9 @@
 import { escapeLiteral as literal, type Pool, type PoolClient } from 'pg';
 import { run, Runner, Task } from 'graphile-worker';
 import type { Logger } from '../logger';
-import type { IasqlApi } from '../modules/define';
+import type { IasqlApi, RpcContext } from '../modules/define';
 import type { ModuleOperations } from '../modules/operations';
-import type { ModuleRegistry } from '../modules/registry';
+import type { LoadedVersion, ModuleRegistry } from '../modules/registry';
 import type { Connections } from '../postgres/connections';
 import { ENGINE_VERSION } from '../version';
 import { checkArguments, checkResult } from './arguments';
@@ -166,13 +166,14 @@ export class RpcWorker {
       this.inFlight.set(String(call.id), controller);
       const timer = setTimeout(() => controller.abort(new RpcError(`${where} timed out after ${call.timeout_ms} ms`, { sqlstate: RPC_SQLSTATE.timedOut })), call.timeout_ms);
       try {
-        const ctx = {
+        const base = {
           database: call.database,
           query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
           logger: this.logger.child({ call: call.id, rpc: `${call.module}.${call.method}`, database: call.database }),
           signal: controller.signal,
           iasql: this.api(call.database, client),
         };
+        const ctx = { ...base, dependencies: await this.dependencyExports(version, base, client) };
         const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
         const result = await Promise.race([Promise.resolve().then(() => decl.handler(ctx, args)), aborted]);
         return { status: 'succeeded', result: checkResult(where, decl.returns, result) };
@@ -188,6 +189,18 @@ export class RpcWorker {
       if (err instanceof RpcError && err.options.sqlstate !== RPC_SQLSTATE.timedOut) return { status: 'failed', error: toRpcErrorBody(err, where) };
       throw err;
     }
+  }
+
+  /** The exports of each dependency of `version`, at the version installed in the calling database. */
+  private async dependencyExports(version: LoadedVersion, base: Omit<RpcContext, 'dependencies'>, client: PoolClient) {
+    const out: Record<string, Record<string, unknown>> = {};
+    if (version.dependencies.length === 0) return out;
+    const { rows } = await client.query<{ name: string; version: string }>('select name, version from iasql_module where name = any($1)', [version.dependencies]);
+    for (const r of rows) {
+      const dep = this.registry.get(r.name)?.versions.find((v) => v.version === r.version);
+      out[r.name] = dep?.exports ? dep.exports(base) : {};
+    }
+    return out;
   }
 
   private api(database: string, client: PoolClient): IasqlApi {
