@@ -37,6 +37,12 @@ describe('calls return the declared shape', () => {
     expect(await one('select rpc_tags(3) as v')).toEqual({ v: ['t1', 't2', 't3'] });
   });
 
+  test('a call too large for the enqueue notification still runs, by its graphile job', async () => {
+    const big = { blob: 'x'.repeat(20_000) };
+    const { v } = await one('select rpc_describe($1::jsonb) as v', [JSON.stringify(big)]);
+    expect(v.payload).toEqual(big);
+  });
+
   test('a table result, usable in SQL like any set-returning function', async () => {
     expect((await c.query('select * from rpc_items(3)')).rows).toEqual([
       { idx: 1, label: 'item 1', even: false },

@@ -41,6 +41,7 @@ export class RpcWorker {
   private runner?: Runner;
   private listener?: import('pg').Client;
   private readonly inFlight = new Map<string, AbortController>();
+  private fastInFlight = 0;
 
   constructor(
     private readonly conns: Connections,
@@ -54,9 +55,12 @@ export class RpcWorker {
   async start(): Promise<void> {
     // Callers that give up notify; the handler's signal is aborted.
     this.listener = await this.conns.dedicated(this.metadataDatabase);
-    this.listener.on('notification', (n) => this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call')));
-    this.listener.on('error', (err) => this.logger.warn({ err: err.message }, 'rpc cancel listener lost'));
-    await this.listener.query('LISTEN iasql_rpc_cancel');
+    this.listener.on('notification', (n) => {
+      if (n.channel === 'iasql_rpc_cancel') this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call'));
+      else if (n.channel === 'iasql_rpc_call') this.fastPath(n.payload);
+    });
+    this.listener.on('error', (err) => this.logger.warn({ err: err.message }, 'rpc listener lost'));
+    await this.listener.query('LISTEN iasql_rpc_cancel; LISTEN iasql_rpc_call');
 
     // The job's payload is the call itself (written by iasql_rpc_enqueue): no read before the lock.
     const rpc: Task = async (payload) => this.execute(payload as QueuedCall);
@@ -78,19 +82,45 @@ export class RpcWorker {
     await this.listener?.end().catch(() => undefined);
   }
 
-  /** Runs one call end to end. Never throws: the outcome is stored for the caller. */
-  async execute(call: QueuedCall): Promise<void> {
+  /**
+   * Starts a call on its enqueue notification when this process has a free slot. Several engines
+   * may try: the call lock and the claim let one run it. Whatever is skipped here, the graphile
+   * job runs.
+   */
+  private fastPath(payload: string | undefined) {
+    if (!payload || this.fastInFlight >= this.options.concurrency) return;
+    let call: QueuedCall;
+    try {
+      call = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    this.fastInFlight++;
+    void this.execute(call, 'notify')
+      .catch((err: Error) => this.logger.error({ call: call.id, err: err.message }, 'rpc fast path failed'))
+      .finally(() => this.fastInFlight--);
+  }
+
+  /**
+   * Runs one call end to end, from its graphile job or its enqueue notification. Never throws for
+   * the call's own failures: the outcome is stored for the caller.
+   */
+  async execute(call: QueuedCall, via: 'job' | 'notify' = 'job'): Promise<void> {
     const id = String(call.id);
     if (!/^\d+$/.test(id)) throw new Error(`rpc job with a bad call id: ${id}`);
+    // Usually the notification already ran it: then the job has nothing to do.
+    if (via === 'job' && (await this.status(id)) !== 'queued') return;
     let client: PoolClient;
     try {
       client = await this.conns.pool(call.database).connect();
     } catch (err) {
+      if (via === 'notify') return; // the job will try, and report
       await this.queue().query(`update rpc_call set status = 'running', started_at = now() where id = $1 and status = 'queued'`, [id]);
       await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.unavailable, message: `cannot connect to database ${call.database}: ${(err as Error).message}` } });
       return;
     }
     let broken: Error | undefined;
+    let held = false;
     const started = new Date();
     let outcome: Outcome | undefined;
     try {
@@ -100,7 +130,16 @@ export class RpcWorker {
         `select pg_try_advisory_lock($1::bigint) as locked, (select version from iasql_module where name = $2) as version`,
         [id, call.module],
       );
+      if (!locked.rows[0].locked && via === 'job') {
+        // Another engine's fast path may be between its lock and its claim: give it a moment.
+        for (let i = 0; i < 10 && !locked.rows[0].locked; i++) {
+          await new Promise((r) => setTimeout(r, 2));
+          if ((await this.status(id)) !== 'queued') return;
+          locked.rows[0].locked = (await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [id])).rows[0].locked;
+        }
+      }
       if (!locked.rows[0].locked) {
+        if (via === 'notify') return; // someone else has it; the job decides
         const error: RpcErrorBody = {
           sqlstate: RPC_SQLSTATE.handler,
           message: `rpc ${call.module}.${call.method}: another session of database ${call.database} holds the advisory lock ${id}, which this call needs`,
@@ -109,6 +148,7 @@ export class RpcWorker {
         await this.queue().query(`update rpc_call set status = 'failed', error = $2, finished_at = now() where id = $1 and status = 'queued'`, [id, JSON.stringify(error)]);
         return;
       }
+      held = true;
       const claimed = await this.queue().query(
         `update rpc_call set status = 'running', started_at = now(), worker_pid = $2 where id = $1 and status = 'queued'`,
         [id, (client as unknown as { processID: number }).processID],
@@ -127,7 +167,7 @@ export class RpcWorker {
       if (!broken) {
         // One round trip: roll back whatever the handler left open, write the history row (before
         // the caller can look for it), release the lock.
-        await client.query(`rollback; ${outcome ? this.historySql(call, started, outcome) : ''} select pg_advisory_unlock(${id}::bigint)`).catch((e: Error) => {
+        await client.query(`rollback; ${outcome ? this.historySql(call, started, outcome) : ''} ${held ? `select pg_advisory_unlock(${id}::bigint)` : ''}`).catch((e: Error) => {
           broken = e;
           this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history or release the call lock');
         });
@@ -218,6 +258,10 @@ export class RpcWorker {
    * state of calls in flight, which a server crash ends anyway. Handlers' own writes, on the
    * calling database's connections, keep full durability.
    */
+  private async status(id: string): Promise<string | undefined> {
+    return (await this.queue().query<{ status: string }>('select status from rpc_call where id = $1', [id])).rows[0]?.status;
+  }
+
   private queue(): Pool {
     return this.conns.pool(this.metadataDatabase, this.options.concurrency + 5, 'queue', { synchronous_commit: 'off' });
   }
