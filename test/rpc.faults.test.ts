@@ -303,3 +303,24 @@ describe('a tenant holding the advisory lock key of a call', () => {
     }
   });
 });
+
+describe('stopping the engine while a call runs', () => {
+  test('waits for the call to finish: the caller gets its result', async () => {
+    const engine = await startModuleEngine();
+    const db = await newDatabase(engine, 'graceful');
+    await install(engine, db.name, ['fixture_rpc']);
+    const c = await connect(db.url);
+    try {
+      const pending = c.query('select rpc_sleep(300) as v');
+      await running(engine.config.metadataDatabase, 'rpc_sleep');
+      await engine.stop();
+      // stop() returned only after the running call had finished and stored its outcome.
+      expect((await lastCall(engine.config.metadataDatabase, 'rpc_sleep')).status).toBe('succeeded');
+      expect((await pending).rows).toEqual([{ v: 'slept' }]);
+    } finally {
+      await c.end();
+      const cleanup = await startTestEngine({ metadataDatabase: engine.config.metadataDatabase, modulePath: [FIXTURE_MODULES] });
+      await stopTestEngine(cleanup);
+    }
+  });
+});

@@ -41,7 +41,9 @@ export class RpcWorker {
   private runner?: Runner;
   private listener?: import('pg').Client;
   private readonly inFlight = new Map<string, AbortController>();
-  private fastInFlight = 0;
+  /** Calls started from their notification (graphile-worker tracks the others). */
+  private readonly fast = new Set<Promise<void>>();
+  private stopping = false;
 
   constructor(
     private readonly conns: Connections,
@@ -77,9 +79,11 @@ export class RpcWorker {
     });
   }
 
+  /** Takes no new calls, and lets the running ones finish (graphile-worker's and the fast path's). */
   async stop(): Promise<void> {
-    await this.runner?.stop();
+    this.stopping = true;
     await this.listener?.end().catch(() => undefined);
+    await Promise.all([this.runner?.stop(), ...this.fast]);
   }
 
   /**
@@ -88,17 +92,16 @@ export class RpcWorker {
    * job runs.
    */
   private fastPath(payload: string | undefined) {
-    if (!payload || this.fastInFlight >= this.options.concurrency) return;
+    if (!payload || this.stopping || this.fast.size >= this.options.concurrency) return;
     let call: QueuedCall;
     try {
       call = JSON.parse(payload);
     } catch {
       return;
     }
-    this.fastInFlight++;
-    void this.execute(call, 'notify')
-      .catch((err: Error) => this.logger.error({ call: call.id, err: err.message }, 'rpc fast path failed'))
-      .finally(() => this.fastInFlight--);
+    const work = this.execute(call, 'notify').catch((err: Error) => this.logger.error({ call: call.id, err: err.message }, 'rpc fast path failed'));
+    this.fast.add(work);
+    void work.finally(() => this.fast.delete(work));
   }
 
   /**
