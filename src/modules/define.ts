@@ -64,7 +64,7 @@ export interface IasqlApi {
   install(specs: string[]): Promise<import('./operations').InstallReport>;
   uninstall(names: string[]): Promise<import('./operations').UninstallReport>;
   upgrade(): Promise<import('./operations').UpgradeReport>;
-  /** Every module the engine can install, latest version first-class. */
+  /** Every module the engine can install, at its latest version. */
   available(): Array<{ name: string; latest: string; dependencies: string[] }>;
 }
 

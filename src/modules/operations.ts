@@ -81,15 +81,7 @@ export class ModuleOperations {
         targets.set(w.name, v);
       }
       // Dependencies: the installed version if there is one, else the latest.
-      const queue = [...targets.values()];
-      while (queue.length) {
-        for (const d of queue.shift()!.dependencies) {
-          if (installed.has(d) || targets.has(d)) continue;
-          const v = this.registry.resolve(d);
-          targets.set(d, v);
-          queue.push(v);
-        }
-      }
+      this.addDependencies(targets, installed);
       const order = dependencyOrder(targets.keys(), (n) => targets.get(n)!.dependencies.filter((d) => targets.has(d)));
       for (const name of order) {
         const to = targets.get(name)!;
@@ -145,16 +137,7 @@ export class ModuleOperations {
         if (!this.registry.get(m.name)) throw new IasqlError('unknown_module', `installed module '${m.name}' is not known to this engine; cannot upgrade`);
         targets.set(m.name, this.registry.resolve(m.name));
       }
-      const queue = [...targets.values()];
-      while (queue.length) {
-        for (const d of queue.shift()!.dependencies) {
-          if (!targets.has(d)) {
-            const v = this.registry.resolve(d);
-            targets.set(d, v);
-            queue.push(v);
-          }
-        }
-      }
+      this.addDependencies(targets, new Map());
       const report: UpgradeReport = { upgraded: [], installed: [] };
       const order = dependencyOrder(targets.keys(), (n) => targets.get(n)!.dependencies);
       for (const name of order) {
@@ -205,6 +188,19 @@ export class ModuleOperations {
     const have = new Set((await this.installed(database)).map((m) => m.name));
     const missing = BOOTSTRAP_MODULES.filter((m) => !have.has(m));
     if (missing.length) await this.install(database, missing);
+  }
+
+  /** Adds to `targets`, at their latest version, the dependencies (transitively) neither targeted nor in `installed`. */
+  private addDependencies(targets: Map<string, LoadedVersion>, installed: Map<string, string>) {
+    const queue = [...targets.values()];
+    while (queue.length) {
+      for (const d of queue.shift()!.dependencies) {
+        if (installed.has(d) || targets.has(d)) continue;
+        const v = this.registry.resolve(d);
+        targets.set(d, v);
+        queue.push(v);
+      }
+    }
   }
 
   private parseSpec(spec: string): { name: string; version?: string } {

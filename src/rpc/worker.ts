@@ -118,8 +118,7 @@ export class RpcWorker {
       client = await this.conns.pool(call.database).connect();
     } catch (err) {
       if (via === 'notify') return; // the job will try, and report
-      await this.queue().query(`update rpc_call set status = 'running', started_at = now() where id = $1 and status = 'queued'`, [id]);
-      await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.unavailable, message: `cannot connect to database ${call.database}: ${(err as Error).message}` } });
+      await this.failQueued(id, { sqlstate: RPC_SQLSTATE.unavailable, message: `cannot connect to database ${call.database}: ${(err as Error).message}` });
       return;
     }
     let broken: Error | undefined;
@@ -133,25 +132,22 @@ export class RpcWorker {
         `select pg_try_advisory_lock($1::bigint) as locked, (select version from iasql_module where name = $2) as version`,
         [id, call.module],
       );
-      if (!locked.rows[0].locked && via === 'job') {
-        // Another engine's fast path may be between its lock and its claim: give it a moment.
-        for (let i = 0; i < 10 && !locked.rows[0].locked; i++) {
-          await new Promise((r) => setTimeout(r, 2));
-          if ((await this.status(id)) !== 'queued') return;
-          locked.rows[0].locked = (await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [id])).rows[0].locked;
-        }
+      held = locked.rows[0].locked;
+      // Another engine's fast path may be between its lock and its claim: give it a moment.
+      for (let i = 0; i < 10 && !held && via === 'job'; i++) {
+        await new Promise((r) => setTimeout(r, 2));
+        if ((await this.status(id)) !== 'queued') return;
+        held = (await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [id])).rows[0].locked;
       }
-      if (!locked.rows[0].locked) {
+      if (!held) {
         if (via === 'notify') return; // someone else has it; the job decides
-        const error: RpcErrorBody = {
+        await this.failQueued(id, {
           sqlstate: RPC_SQLSTATE.handler,
           message: `rpc ${call.module}.${call.method}: another session of database ${call.database} holds the advisory lock ${id}, which this call needs`,
           hint: 'release it (pg_advisory_unlock_all()) and call again',
-        };
-        await this.queue().query(`update rpc_call set status = 'failed', error = $2, finished_at = now() where id = $1 and status = 'queued'`, [id, JSON.stringify(error)]);
+        });
         return;
       }
-      held = true;
       const claimed = await this.queue().query(
         `update rpc_call set status = 'running', started_at = now(), worker_pid = $2 where id = $1 and status = 'queued'`,
         [id, (client as unknown as { processID: number }).processID],
@@ -267,6 +263,11 @@ export class RpcWorker {
 
   private queue(): Pool {
     return this.conns.pool(this.metadataDatabase, this.options.concurrency + 5, 'queue', { synchronous_commit: 'off' });
+  }
+
+  /** Ends a call that never started, unless its caller already gave up on it. */
+  private async failQueued(id: string, error: RpcErrorBody) {
+    await this.queue().query(`update rpc_call set status = 'failed', error = $2, finished_at = now() where id = $1 and status = 'queued'`, [id, JSON.stringify(error)]);
   }
 
   private async finish(id: string, outcome: Outcome) {
