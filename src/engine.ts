@@ -43,9 +43,11 @@ export interface Engine {
 export const firstDatabaseUrlFile = (home: string, name: string) => path.join(home, 'databases', `${name}.url`);
 
 /**
- * Starts everything in order: Postgres (embedded unless DATABASE_URL), the metadata database and
- * its migrations, the managed databases' engine SQL, the REST API, and on first start a first
- * managed database. Stops what it started if any step fails.
+ * Starts everything in order: the module registry (refusing invalid modules), Postgres (embedded
+ * unless DATABASE_URL), the metadata database and its migrations, the rpc queue, recovery of
+ * interrupted creates and rollouts, each managed database's engine SQL and bootstrap modules, the
+ * rpc worker, the REST API, and on first start a first managed database. Stops what it started if
+ * any step fails.
  */
 export async function startEngine(config: Config, logger: Logger): Promise<Engine> {
   const cleanups: Array<() => Promise<void>> = [];
