@@ -211,6 +211,18 @@ describe('history', () => {
     expect(await sqlError(c, 'delete from iasql_rpc')).toMatchObject({ code: '42501' });
   });
 
+  test('the history row is there as soon as the call returns, every time', async () => {
+    // A fast call can finish between two of the caller's status checks; the caller must still
+    // return only after the worker has written the call's row.
+    const missing: number[] = [];
+    for (let i = 0; i < 150; i++) {
+      await one(`select rpc_echo($1) as v`, [`seq-${i}`]);
+      const { n } = await one(`select count(*)::int as n from iasql_rpc where method_name = 'rpc_echo' and params->>'value' = $1`, [`seq-${i}`]);
+      if (n !== 1) missing.push(i);
+    }
+    expect(missing).toEqual([]);
+  });
+
   test('pruning removes rows past the age limit and beyond the count limit', async () => {
     await withClient(serverUrl(db.name), async (admin) => {
       await admin.query(`insert into iasql_rpc (opid, module_name, method_name, params, caller, start_date)
