@@ -56,13 +56,15 @@ function binDir(): string {
 interface RunAs {
   uid?: number;
   gid?: number;
+  /** Every group of that user (for the directory check). */
+  groups?: number[];
 }
 
 async function postgresUser(logger: Logger): Promise<RunAs> {
   if (process.getuid?.() !== 0) return {};
   const lookup = async () => {
-    const [u, g] = await Promise.all([execFileAsync('id', ['-u', 'postgres']), execFileAsync('id', ['-g', 'postgres'])]);
-    return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
+    const [u, g, gs] = await Promise.all(['-u', '-g', '-G'].map((flag) => execFileAsync('id', [flag, 'postgres'])));
+    return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()), groups: gs.stdout.trim().split(/\s+/).map(Number) };
   };
   try {
     return await lookup();
@@ -71,6 +73,27 @@ async function postgresUser(logger: Logger): Promise<RunAs> {
     await execFileAsync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
     return lookup();
   }
+}
+
+/**
+ * The first directory on the way to `dir` (itself included) that a user cannot enter (no search
+ * permission for it), or undefined when every one can be entered. Reads the mode bits as the
+ * kernel does: owner bits for the owner, else group bits for a member, else the others' bits.
+ */
+export function firstUnenterable(dir: string, user: { uid: number; groups: number[] }): { dir: string; mode: string; owner: number } | undefined {
+  const parts = path.resolve(dir).split(path.sep).filter(Boolean);
+  for (let i = 0; i <= parts.length; i++) {
+    const d = path.sep + parts.slice(0, i).join(path.sep);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(d);
+    } catch {
+      return undefined; // not there yet: created later, by us, with the right mode
+    }
+    const bit = st.uid === user.uid ? 0o100 : user.groups.includes(st.gid) ? 0o010 : 0o001;
+    if (user.uid !== 0 && !(st.mode & bit)) return { dir: d, mode: (st.mode & 0o777).toString(8).padStart(4, '0'), owner: st.uid };
+  }
+  return undefined;
 }
 
 function chown(p: string, as: RunAs) {
@@ -130,7 +153,21 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   // The postgres user must be able to traverse home to reach its data directory; others may
   // not list it. Secrets inside are 0600 and owned by the engine's user.
   fs.mkdirSync(home, { recursive: true, mode: 0o711 });
-  if (as.uid !== undefined) fs.chmodSync(home, 0o711);
+  if (as.uid !== undefined) {
+    fs.chmodSync(home, 0o711);
+    // Changing the mode of a directory above IASQL_HOME is not ours to do: say what to do instead.
+    const blocked = firstUnenterable(home, { uid: as.uid, groups: as.groups ?? [as.gid!] });
+    if (blocked) {
+      throw new IasqlError(
+        'embedded_postgres_home_unreachable',
+        `the embedded Postgres cannot reach IASQL_HOME (${path.resolve(home)}): Postgres refuses to run as root, so it runs as ` +
+          `the OS user 'postgres' (uid ${as.uid}), which cannot enter ${blocked.dir} (mode ${blocked.mode}, owner uid ${blocked.owner}). ` +
+          `Either let it in (chmod o+x ${blocked.dir}), set IASQL_HOME to a directory it can reach (e.g. /var/lib/iasql), ` +
+          'run iasql as a user other than root, or set DATABASE_URL to use your own Postgres server.',
+        500,
+      );
+    }
+  }
   const password = readOrCreateSecret(path.join(home, 'pg-password'));
   const dataDir = path.join(home, 'pg');
   const logFile = path.join(home, 'postgres.log');
