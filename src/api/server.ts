@@ -5,13 +5,14 @@ import type { Logger } from '../logger';
 import type { ModuleOperations } from '../modules/operations';
 import type { ModuleRegistry } from '../modules/registry';
 import type { Rollouts } from '../rollouts/rollouts';
-import { ENGINE_VERSION } from '../version';
 import { requireToken } from './auth';
 import { errorHandler, unknownRoute } from './errors';
-import { openApiDocument } from './openapi';
+import { withOpenApi } from './openapi';
+import { mount, TOKEN_PREFIX } from './route';
 import { databaseRoutes } from './routes/databases';
 import { moduleRoutes } from './routes/modules';
 import { rolloutRoutes } from './routes/rollouts';
+import { systemRoutes } from './routes/system';
 
 export interface ApiDeps {
   token: string;
@@ -23,6 +24,9 @@ export interface ApiDeps {
   metadataDatabase: string;
   logger: Logger;
 }
+
+/** Every route of the API, each declared once: mounted from this table and documented from it (GET /openapi.json). */
+export const apiRoutes = withOpenApi([...systemRoutes, ...databaseRoutes, ...moduleRoutes, ...rolloutRoutes]);
 
 /** The REST admin API. Everything under /v1 needs the admin token. */
 export function createApi(deps: ApiDeps): express.Express {
@@ -41,29 +45,8 @@ export function createApi(deps: ApiDeps): express.Express {
     next();
   });
 
-  app.get('/health', async (_req, res) => {
-    try {
-      await deps.conns.query(deps.metadataDatabase, 'select 1');
-      res.json({ status: 'ok', postgres: 'ok' });
-    } catch {
-      res.status(503).json({ status: 'unavailable', postgres: 'unreachable' });
-    }
-  });
-  app.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument);
-  });
-
-  const v1 = express.Router();
-  v1.use(requireToken(deps.token));
-  v1.use(express.json({ limit: '100kb' }));
-  v1.get('/version', async (_req, res) => {
-    const { rows } = await deps.conns.query<{ v: string }>(deps.metadataDatabase, "select current_setting('server_version') as v");
-    res.json({ version: ENGINE_VERSION, postgres: rows[0].v, node: process.version });
-  });
-  v1.use('/databases', databaseRoutes(deps.databases));
-  v1.use(moduleRoutes(deps.registry, deps.modules, deps.databases));
-  v1.use('/rollouts', rolloutRoutes(deps.rollouts));
-  app.use('/v1', v1);
+  app.use(TOKEN_PREFIX, requireToken(deps.token), express.json({ limit: '100kb' }));
+  mount(app, apiRoutes, deps);
 
   app.use(unknownRoute);
   app.use(errorHandler(logger));

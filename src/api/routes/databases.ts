@@ -1,42 +1,57 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { badRequest } from '../../errors';
-import type { DatabaseManager } from '../../databases/manager';
-import { NAME_RULE } from '../../databases/names';
+import { error, route } from '../route';
+import { CreatedDatabase, Database, DatabaseName } from '../schemas';
 
-const createBody = z.strictObject({ name: z.string({ error: `name is required: ${NAME_RULE}` }) });
+const nameParam = z.object({ name: DatabaseName });
 
-/** Parses a JSON body with a schema; any mismatch is a 400 that says what was wrong. */
-export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw badRequest('request body must be a JSON object (send Content-Type: application/json)');
-  }
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
-    const message =
-      issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
-    throw badRequest(`${where}${message}`);
-  }
-  return parsed.data;
-}
-
-export function databaseRoutes(databases: DatabaseManager): Router {
-  const r = Router();
-  r.post('/', async (req, res) => {
-    const { name } = parseBody(createBody, req.body);
-    res.status(201).json(await databases.create(name));
-  });
-  r.get('/', async (_req, res) => {
-    res.json({ databases: await databases.list() });
-  });
-  r.get('/:name', async (req, res) => {
-    res.json(await databases.get(req.params.name));
-  });
-  r.delete('/:name', async (req, res) => {
-    await databases.drop(req.params.name);
-    res.status(204).end();
-  });
-  return r;
-}
+export const databaseRoutes = [
+  route({
+    method: 'post',
+    path: '/v1/databases',
+    summary: 'Create a managed database and its login role',
+    description: 'Returns the password once; it is not stored anywhere and cannot be read again.',
+    body: z.strictObject({ name: DatabaseName }).meta({ example: { name: 'shop' } }),
+    responses: {
+      201: { description: 'Created', body: CreatedDatabase },
+      400: error('Bad body or name (reserved, wrong characters, too long)'),
+      409: error('A database of that name already exists (managed, or unmanaged on the server)'),
+    },
+    handler: async ({ body, deps }, reply) => reply(201, await deps.databases.create(body.name)),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/databases',
+    summary: 'List managed databases',
+    responses: { 200: { description: 'Every managed database, by name', body: z.object({ databases: z.array(Database) }) } },
+    handler: async ({ deps }, reply) => reply(200, { databases: await deps.databases.list() }),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/databases/{name}',
+    summary: 'One managed database',
+    params: nameParam,
+    responses: {
+      200: { description: 'The database', body: Database },
+      400: error('Invalid name'),
+      404: error('No such managed database'),
+    },
+    handler: async ({ params, deps }, reply) => reply(200, await deps.databases.get(params.name)),
+  }),
+  route({
+    method: 'delete',
+    path: '/v1/databases/{name}',
+    summary: 'Drop a managed database',
+    description: "Ends the database's sessions, drops the database and its role, and removes the record.",
+    params: nameParam,
+    responses: {
+      204: { description: 'Dropped' },
+      400: error('Invalid name'),
+      404: error('No such managed database'),
+      409: error('The database is being created or dropped'),
+    },
+    handler: async ({ params, deps }, reply) => {
+      await deps.databases.drop(params.name);
+      return reply(204, undefined);
+    },
+  }),
+];

@@ -1,14 +1,9 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import type { Rollout } from '../../metadata/entities/rollout';
-import { Rollouts, STRATEGIES } from '../../rollouts/rollouts';
-import { parseBody } from './databases';
+import type { Rollout as RolloutRow } from '../../metadata/entities/rollout';
+import { error, route } from '../route';
+import { Rollout, Strategy } from '../schemas';
 
-const startBody = z.strictObject({
-  strategy: z.enum(STRATEGIES as [string, ...string[]], { error: `strategy must be one of ${STRATEGIES.map((s) => `"${s}"`).join(', ')}` }),
-});
-
-const view = (r: Rollout) => ({
+const view = (r: RolloutRow): z.input<typeof Rollout> => ({
   id: r.id,
   strategy: r.strategy,
   status: r.status,
@@ -17,18 +12,40 @@ const view = (r: Rollout) => ({
   databases: r.databases,
 });
 
-export function rolloutRoutes(rollouts: Rollouts): Router {
-  const r = Router();
-  r.post('/', async (req, res) => {
-    const { strategy } = parseBody(startBody, req.body);
-    const started = await rollouts.start(strategy as Rollout['strategy']);
-    res.status(202).location(`/v1/rollouts/${started.id}`).json(view(started));
-  });
-  r.get('/', async (_req, res) => {
-    res.json({ rollouts: (await rollouts.list()).map(view) });
-  });
-  r.get('/:id', async (req, res) => {
-    res.json(view(await rollouts.get(req.params.id)));
-  });
-  return r;
-}
+export const rolloutRoutes = [
+  route({
+    method: 'post',
+    path: '/v1/rollouts',
+    summary: 'Upgrade every managed database, in the background',
+    description:
+      'all-at-once upgrades all databases concurrently; one-at-a-time upgrades them in name order, checks each is healthy, and stops at the first failure leaving the rest untouched.',
+    body: z.strictObject({ strategy: Strategy }),
+    responses: {
+      202: { description: 'Started; poll the Location', body: Rollout, headers: { Location: 'The rollout, /v1/rollouts/{id}' } },
+      400: error('Bad strategy'),
+    },
+    handler: async ({ body, deps }, reply) => {
+      const started = await deps.rollouts.start(body.strategy);
+      return reply(202, view(started), { Location: `/v1/rollouts/${started.id}` });
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/v1/rollouts',
+    summary: 'The latest 100 rollouts, newest first',
+    responses: { 200: { description: 'Rollouts', body: z.object({ rollouts: z.array(Rollout) }) } },
+    handler: async ({ deps }, reply) => reply(200, { rollouts: (await deps.rollouts.list()).map(view) }),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/rollouts/{id}',
+    summary: 'Progress of a rollout, per database',
+    params: z.object({ id: z.string().meta({ format: 'uuid' }) }),
+    responses: {
+      200: { description: 'The rollout', body: Rollout },
+      400: error('Not a UUID'),
+      404: error('No such rollout'),
+    },
+    handler: async ({ params, deps }, reply) => reply(200, view(await deps.rollouts.get(params.id))),
+  }),
+];
