@@ -67,6 +67,7 @@ const CASES: Record<string, string[]> = {
     "module 'rpc_bad' version 0.1.0 rpc rpc_count: returns must be { scalar: type } or { table: [{ name, type }, ...] }",
   ],
   'entity-without-table-name': ["module 'nameless' version 0.1.0: entity NamelessThing must name its table: @Entity('table_name')"],
+  'entity-schema-without-table-name': ["module 'schema_nameless' version 0.1.0: EntitySchema SchemaNameless must name its table: tableName: 'table_name'"],
   'rpc-collision': ["rpc method 'resize' is declared by two modules: 'rpc_left' and 'rpc_right'"],
   duplicate: [
     `module 'dup_twice' is defined twice: ${fixture('duplicate', 'dup_first', 'index.ts')} and ${fixture('duplicate', 'dup_second', 'index.ts')}`,

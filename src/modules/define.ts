@@ -1,6 +1,7 @@
 /**
- * How a module is declared. A module is a folder with an index (index.ts compiled to index.js)
- * whose default export is `defineModule({...})`, plus its plain SQL files:
+ * How a module is declared. A module is a folder with an index (index.ts compiled to index.js, or
+ * plain JavaScript) whose default export (or `module.exports`) is `defineModule({...})`, plus its
+ * plain SQL files:
  *
  * ```ts
  * import { defineModule } from 'iasql'; // in this repository: a relative import of src/modules/define
@@ -23,6 +24,8 @@
  * Installing version N runs the ups of every version up to N; uninstalling runs the downs back.
  * See docs/module-authoring.md.
  */
+
+import type { EntitySchema } from 'typeorm';
 
 /** Postgres types an rpc argument or result column may have. */
 export const RPC_TYPES = ['text', 'integer', 'bigint', 'boolean', 'numeric', 'json', 'jsonb', 'timestamptz', 'text[]', 'uuid'] as const;
@@ -78,14 +81,21 @@ export interface RpcMethod {
   handler: (ctx: RpcContext, args: Record<string, unknown>) => Promise<unknown> | unknown;
 }
 
+/** A TypeORM entity: a class decorated with `@Entity('table')`, or `new EntitySchema({ name, tableName, columns })`. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type, @typescript-eslint/no-explicit-any -- TypeORM's own entity types
+export type ModuleEntity = Function | EntitySchema<any>;
+
 export interface ModuleVersion {
   /** x.y.z */
   version: string;
   /** Names of modules this version needs installed first. */
   dependencies?: string[];
-  /** TypeORM entity classes: one table each, owned by this module. */
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- TypeORM entities are classes
-  entities?: Function[];
+  /**
+   * Optional: the tables as this version's SQL leaves them, as TypeORM entities (decorated classes,
+   * or `EntitySchema`s in plain JavaScript), one table each. Declared, they are checked against
+   * what the migration did at install; absent, the module owns whatever tables its migrations create.
+   */
+  entities?: ModuleEntity[];
   /** Migration files, relative to `dir`. Default: `<version>/up.sql` and `<version>/down.sql`. */
   migration?: { up: string; down: string };
   /** Hook files, relative to `dir`: after_install runs right after the migration up, before_uninstall right before the down. */

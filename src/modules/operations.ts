@@ -6,6 +6,7 @@ import { dependencyOrder } from './graph';
 import { BOOTSTRAP_MODULES, LoadedVersion, ModuleRegistry, SqlFile } from './registry';
 import { createRpcFunctions, dropRpcFunctions } from '../rpc/bindings';
 import { splitSql } from './sql-split';
+import { dropLeftovers, migrateTracked, readOwners, Table } from './tables';
 
 export interface InstalledModule {
   name: string;
@@ -85,9 +86,9 @@ export class ModuleOperations {
       const order = dependencyOrder(targets.keys(), (n) => targets.get(n)!.dependencies.filter((d) => targets.has(d)));
       for (const name of order) {
         const to = targets.get(name)!;
-        await this.apply(c, role, { module: name, to });
+        const tables = await this.apply(c, role, { module: name, to });
         report.installed.push({ module: name, version: to.version });
-        for (const table of to.tables) report.tables.push({ module: name, table, records: await count(c, table) });
+        for (const table of tables) report.tables.push({ module: name, table, records: await count(c, table) });
       }
       return report;
     }, client);
@@ -116,7 +117,7 @@ export class ModuleOperations {
       const report: UninstallReport = { uninstalled: [], tables: [] };
       for (const name of order) {
         const from = this.registry.resolve(name, installed.get(name));
-        for (const table of from.tables) report.tables.push({ module: name, table, records: await count(c, table) });
+        for (const table of (await ownedTables(c, name, from)).names) report.tables.push({ module: name, table, records: await count(c, table) });
         await this.apply(c, '', { module: name, from });
         report.uninstalled.push({ module: name, version: from.version });
       }
@@ -155,14 +156,16 @@ export class ModuleOperations {
 
   /**
    * Health of a database's modules: every installed module known and at its latest version, the
-   * platform tables list exactly the tables of the installed versions, and each one can be read.
-   * Returns the problems found (none: healthy).
+   * platform tables list exactly the tables of the installed versions (those their entities name;
+   * for a version without entities, what was recorded when its migration ran), and each one can be
+   * read. Returns the problems found (none: healthy).
    */
   async check(database: string): Promise<string[]> {
     const c = await this.conns.pool(database).connect();
     try {
       const problems: string[] = [];
       const expected: string[] = [];
+      const recorded = (await c.query<{ t: string; module: string }>('select table_name as t, module from iasql_tables order by 1')).rows;
       for (const m of await this.readInstalled(c)) {
         const known = this.registry.get(m.name);
         if (!known) {
@@ -170,9 +173,10 @@ export class ModuleOperations {
           continue;
         }
         if (known.latest.version !== m.version) problems.push(`module '${m.name}' is at ${m.version}, not ${known.latest.version}`);
-        expected.push(...this.registry.resolve(m.name, m.version).tables);
+        const v = this.registry.resolve(m.name, m.version);
+        expected.push(...(v.entities.length ? v.tables : recorded.filter((r) => r.module === m.name).map((r) => r.t)));
       }
-      const listed = (await c.query<{ t: string }>('select table_name as t from iasql_tables order by 1')).rows.map((r) => r.t);
+      const listed = recorded.map((r) => r.t);
       if (listed.join() !== [...expected].sort().join()) problems.push(`iasql_tables lists [${listed.join(', ')}], expected [${[...expected].sort().join(', ')}]`);
       for (const t of expected) {
         await c.query(`select 1 from ${ident(t)} limit 1`).catch((err: Error) => problems.push(`table ${t}: ${err.message}`));
@@ -238,26 +242,42 @@ export class ModuleOperations {
     return result;
   }
 
-  /** Runs one step's SQL and updates the platform tables. */
-  private async apply(c: PoolClient, role: string, step: Step) {
+  /**
+   * Runs one step's SQL and updates the platform tables. Returns the module's tables after the
+   * step, as its migrations left them (see tables.ts); none after an uninstall.
+   */
+  private async apply(c: PoolClient, role: string, step: Step): Promise<string[]> {
     const { from, to } = step;
     const versions = this.registry.get(step.module)!.versions;
+    const { owners, owned } = await ownedTables(c, step.module, from);
     if (from) for (const sql of dropRpcFunctions(from.rpc)) await c.query(sql);
     if (from?.beforeUninstall) await run(c, from, from.beforeUninstall);
     if (to) {
-      for (const v of versions.slice(from ? from.index + 1 : 0, to.index + 1)) await run(c, v, v.up);
+      let tables: Table[] = [];
+      for (const v of versions.slice(from ? from.index + 1 : 0, to.index + 1)) {
+        tables = await migrateTracked(c, v, owned, owners, () => run(c, v, v.up));
+        owned.clear();
+        for (const t of tables) owned.add(t.oid);
+      }
       if (to.afterInstall) await run(c, to, to.afterInstall);
       for (const sql of createRpcFunctions(to.module, to.rpc, role)) await c.query(sql);
-      await this.record(c, to);
-      await this.grant(c, role, to);
-    } else if (from) {
+      const names = tables.map((t) => t.name);
+      await this.record(c, to, names);
+      await this.grant(c, role, to, names);
+      return names;
+    }
+    if (from) {
       for (const v of versions.slice(0, from.index + 1).reverse()) await run(c, v, v.down);
+      // The module's tables go with it, even those a faulty down.sql left behind.
+      const left = await dropLeftovers(c, owned);
+      if (left.length) this.logger.warn({ module: from.module, version: from.version, tables: left }, 'the down migrations left these tables; the engine dropped them');
       // The platform module's own down drops the tables these rows live in.
       if (step.module !== 'iasql_platform') await c.query('delete from iasql_module where name = $1', [step.module]);
     }
+    return [];
   }
 
-  private async record(c: PoolClient, v: LoadedVersion) {
+  private async record(c: PoolClient, v: LoadedVersion, tables: string[]) {
     await c.query(
       `insert into iasql_module (name, version) values ($1, $2) on conflict (name) do update set version = excluded.version`,
       [v.module, v.version],
@@ -267,16 +287,16 @@ export class ModuleOperations {
     if (v.dependencies.length) {
       await c.query('insert into iasql_dependencies (module, dependency) select $1, unnest($2::text[])', [v.module, v.dependencies]);
     }
-    if (v.tables.length) {
-      await c.query('insert into iasql_tables (table_name, module) select unnest($2::text[]), $1', [v.module, v.tables]);
+    if (tables.length) {
+      await c.query('insert into iasql_tables (table_name, module) select unnest($2::text[]), $1', [v.module, tables]);
     }
   }
 
   /** The tenant may read (platform) or edit (everything else) a module's tables. */
-  private async grant(c: PoolClient, role: string, v: LoadedVersion) {
-    if (!role || v.tables.length === 0) return;
+  private async grant(c: PoolClient, role: string, v: LoadedVersion, tables: string[]) {
+    if (!role || tables.length === 0) return;
     const privileges = v.tenantAccess === 'read' ? 'select' : 'select, insert, update, delete';
-    await c.query(`grant ${privileges} on table ${v.tables.map(ident).join(', ')} to ${ident(role)}`);
+    await c.query(`grant ${privileges} on table ${tables.map(ident).join(', ')} to ${ident(role)}`);
     if (v.tenantAccess === 'write') await c.query(`grant usage, select on all sequences in schema public to ${ident(role)}`);
   }
 
@@ -293,6 +313,16 @@ export class ModuleOperations {
   private async readDependencies(c: PoolClient) {
     return (await c.query<{ module: string; dependency: string }>('select module, dependency from iasql_dependencies')).rows;
   }
+}
+
+/** Who owns which table (by oid), and the oids of `module`'s tables, sorted by name in `names`. */
+async function ownedTables(c: PoolClient, module: string, installed?: LoadedVersion) {
+  const owners = await readOwners(c, module, installed?.tables ?? []);
+  const owned = new Set([...owners].filter(([, m]) => m === module).map(([oid]) => oid));
+  const names = owned.size
+    ? (await c.query<{ name: string }>('select relname as name from pg_class where oid = any($1::oid[])', [[...owned]])).rows.map((r) => r.name).sort((a, b) => a.localeCompare(b))
+    : [];
+  return { owners, owned, names };
 }
 
 async function count(c: PoolClient, table: string): Promise<number> {

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { getMetadataArgsStorage } from 'typeorm';
+import { getMetadataArgsStorage, InstanceChecker } from 'typeorm';
 import { IasqlError } from '../errors';
 import { CycleError, dependencyOrder } from './graph';
-import { ModuleDefinition, ModuleVersion, RPC_TYPES, RpcMethod } from './define';
+import { ModuleDefinition, ModuleEntity, ModuleVersion, RPC_TYPES, RpcMethod } from './define';
 
 /** A module version as the engine runs it: validated, SQL read, tables known. */
 export interface LoadedVersion {
@@ -12,8 +12,11 @@ export interface LoadedVersion {
   /** Position in the module's versions, oldest 0. */
   index: number;
   dependencies: string[];
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- TypeORM entities are classes
-  entities: Function[];
+  entities: ModuleEntity[];
+  /**
+   * The tables the entities name, in their order ([] without entities). What a database holds is
+   * learned when the migrations run and recorded in its iasql_tables (see tables.ts).
+   */
   tables: string[];
   tenantAccess: 'read' | 'write';
   up: SqlFile;
@@ -76,7 +79,7 @@ export class ModuleRegistry {
           continue;
         }
         if (!def || typeof def.name !== 'string' || !Array.isArray(def.versions)) {
-          problems.push(`${file}: the default export is not a module (use defineModule({...}))`);
+          problems.push(`${file}: exports no module (export default defineModule({...}), or module.exports = defineModule({...}))`);
           continue;
         }
         const other = found.get(def.name);
@@ -181,13 +184,12 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
     const tables: string[] = [];
     const entityOf = new Map<string, string>();
     for (const e of entities) {
-      const table = getMetadataArgsStorage().tables.find((t) => t.target === e);
-      if (!table) problems.push(`${at}: ${e.name} is not a TypeORM entity (add @Entity('table_name'))`);
-      else if (!table.name) problems.push(`${at}: entity ${e.name} must name its table: @Entity('table_name')`);
-      else if (entityOf.has(table.name)) problems.push(`${at}: table '${table.name}' is claimed by two entities: ${entityOf.get(table.name)} and ${e.name}`);
+      const { entity, table, problem } = entityTable(e);
+      if (problem) problems.push(`${at}: ${problem}`);
+      else if (entityOf.has(table!)) problems.push(`${at}: table '${table}' is claimed by two entities: ${entityOf.get(table!)} and ${entity}`);
       else {
-        entityOf.set(table.name, e.name);
-        tables.push(table.name);
+        entityOf.set(table!, entity);
+        tables.push(table!);
       }
     }
     if (v.exports !== undefined && typeof v.exports !== 'function') problems.push(`${at}: exports must be a function (ctx) => ({ ... })`);
@@ -214,6 +216,21 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
   });
   if (problems.length > before || versions.length === 0) return { declares };
   return { loaded: { name: def.name, description: def.description ?? '', dir: def.dir, versions, latest: versions[versions.length - 1] }, declares };
+}
+
+/** The table an entity maps to, or why it maps to none. */
+export function entityTable(e: ModuleEntity): { entity: string; table?: string; problem?: string } {
+  // InstanceChecker, not instanceof: a module outside the repository may resolve its own copy of typeorm.
+  if (InstanceChecker.isEntitySchema(e)) {
+    const entity = String(e.options.name);
+    if (!e.options.tableName) return { entity, problem: `EntitySchema ${entity} must name its table: tableName: 'table_name'` };
+    return { entity, table: e.options.tableName };
+  }
+  const entity = typeof e === 'function' ? e.name : Object.prototype.toString.call(e);
+  const decorated = getMetadataArgsStorage().tables.find((t) => t.target === e);
+  if (!decorated) return { entity, problem: `${entity} is not a TypeORM entity (a class with @Entity('table_name'), or new EntitySchema({ name, tableName, columns }))` };
+  if (!decorated.name) return { entity, problem: `entity ${entity} must name its table: @Entity('table_name')` };
+  return { entity, table: decorated.name };
 }
 
 function checkRpc(at: string, method: string, decl: RpcMethod, problems: string[]) {

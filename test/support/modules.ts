@@ -2,6 +2,8 @@ import * as path from 'node:path';
 import { startTestEngine, TestEngine, uniq } from './engine';
 
 export const FIXTURE_MODULES = path.join(__dirname, '..', 'fixtures', 'modules');
+/** Modules in plain JavaScript (no compile step); the shelf fixture requires the built package (dist). */
+export const FIXTURE_JS_MODULES = path.join(__dirname, '..', 'fixtures', 'js-modules');
 
 /** An engine that also loads the test fixture modules. */
 export const startModuleEngine = () => startTestEngine({ modulePath: [FIXTURE_MODULES] });
