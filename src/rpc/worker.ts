@@ -55,14 +55,7 @@ export class RpcWorker {
   ) {}
 
   async start(): Promise<void> {
-    // Callers that give up notify; the handler's signal is aborted.
-    this.listener = await this.conns.dedicated(this.metadataDatabase);
-    this.listener.on('notification', (n) => {
-      if (n.channel === 'iasql_rpc_cancel') this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call'));
-      else if (n.channel === 'iasql_rpc_call') this.fastPath(n.payload);
-    });
-    this.listener.on('error', (err) => this.logger.warn({ err: err.message }, 'rpc listener lost'));
-    await this.listener.query('LISTEN iasql_rpc_cancel; LISTEN iasql_rpc_call');
+    await this.listen();
 
     // The job's payload is the call itself (written by iasql_rpc_enqueue): no read before the lock.
     const rpc: Task = async (payload) => this.execute(payload as QueuedCall);
@@ -77,6 +70,45 @@ export class RpcWorker {
       logger: graphileLogger(this.logger),
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0, localQueue: { size: 20 } } },
     });
+  }
+
+  /**
+   * The LISTEN connection: callers that give up notify (the handler's signal is aborted), and new
+   * calls are announced (the fast path). If the connection is lost (server restart, a terminated
+   * backend), it reconnects with backoff; meanwhile calls still run from their graphile jobs.
+   */
+  private async listen(): Promise<void> {
+    const listener = await this.conns.dedicated(this.metadataDatabase);
+    this.listener = listener;
+    listener.on('notification', (n) => {
+      if (n.channel === 'iasql_rpc_cancel') this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call'));
+      else if (n.channel === 'iasql_rpc_call') this.fastPath(n.payload);
+    });
+    let lost = false;
+    const onLost = (err?: Error) => {
+      if (lost || this.stopping) return;
+      lost = true;
+      this.logger.warn({ err: err?.message ?? 'connection ended' }, 'rpc listener lost; reconnecting');
+      listener.end().catch(() => undefined);
+      void this.relisten();
+    };
+    listener.on('error', onLost);
+    listener.on('end', () => onLost());
+    await listener.query('LISTEN iasql_rpc_cancel; LISTEN iasql_rpc_call');
+  }
+
+  private async relisten(): Promise<void> {
+    for (let delay = 50; !this.stopping; delay = Math.min(delay * 2, 5000)) {
+      await new Promise((r) => setTimeout(r, delay).unref());
+      if (this.stopping) return;
+      try {
+        await this.listen();
+        this.logger.info('rpc listener reconnected');
+        return;
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message, retryInMs: delay * 2 }, 'rpc listener could not reconnect');
+      }
+    }
   }
 
   /** Takes no new calls, and lets the running ones finish (graphile-worker's and the fast path's). */
