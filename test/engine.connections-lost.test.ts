@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { serverUrl, TEST_TOKEN, uniq, withClient } from './support/engine';
+import { dropDatabasesAndOwners, serverUrl, TEST_TOKEN, uniq, withClient } from './support/engine';
 import { spawnStart, StartedEngine } from './support/cli';
 import { freePort } from './support/free-port';
 
@@ -13,6 +13,7 @@ let home: string;
 const meta = `meta_${uniq()}`;
 const first = `lost_${uniq()}`;
 let apiUrl: string;
+const created: string[] = [];
 
 const api = async (method: string, route: string, body?: unknown) => {
   const res = await fetch(apiUrl + route, {
@@ -75,14 +76,7 @@ afterAll(async () => {
     running.child.kill('SIGINT');
     await running.exited;
   }
-  await withClient(serverUrl(), async (c) => {
-    for (const db of (await c.query<{ datname: string }>(`select datname from pg_database where datname = $1 or datname like 'lost\\_%'`, [meta])).rows) {
-      await c.query(`drop database if exists "${db.datname}" with (force)`);
-    }
-    for (const r of (await c.query<{ rolname: string }>(`select rolname from pg_roles where rolname like 'iasql\\_%' and not exists (select 1 from pg_database d where pg_get_userbyid(d.datdba) = rolname)`)).rows) {
-      await c.query(`drop role if exists "${r.rolname}"`).catch(() => undefined);
-    }
-  });
+  await dropDatabasesAndOwners([meta, first, ...created]);
   fs.rmSync(home, { recursive: true, force: true });
 });
 
@@ -98,10 +92,12 @@ test('the engine keeps serving REST and rpc after every one of its connections i
     // managed database, an rpc call from a new tenant session (new dblink, queue and worker connections).
     expect(running.child.exitCode).toBeNull();
     expect((await api('GET', '/v1/databases')).status).toBe(200);
-    const created = await api('POST', '/v1/databases', { name: `lost_${uniq()}` });
-    expect(created.status).toBe(201);
+    const name = `lost_${uniq()}`;
+    created.push(name);
+    const made = await api('POST', '/v1/databases', { name });
+    expect(made.status).toBe(201);
     expect(await version()).toBe('0.1.0');
-    expect(await withClient(created.body.connectionString, async (c) => (await c.query('select iasql_version() as v')).rows[0].v)).toBe('0.1.0');
+    expect(await withClient(made.body.connectionString, async (c) => (await c.query('select iasql_version() as v')).rows[0].v)).toBe('0.1.0');
     // The fast-path listener came back (calls would otherwise wait for the job poll).
     expect(await eventually(listeners, (n) => n === 1)).toBe(1);
     expect((await api('GET', '/health')).body).toEqual({ status: 'ok', postgres: 'ok' });
