@@ -5,6 +5,9 @@ import type { IasqlApi, RpcContext } from '../modules/define';
 import type { ModuleOperations } from '../modules/operations';
 import type { LoadedVersion, ModuleRegistry } from '../modules/registry';
 import type { Connections } from '../postgres/connections';
+import { changeSetApi, importInstalled } from '../commit/bind';
+import { dependencyExports } from '../modules/exports';
+import type { CommitOptions } from '../commit/change-sets';
 import { ENGINE_VERSION } from '../version';
 import { checkArguments, checkResult } from './arguments';
 import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
@@ -16,6 +19,8 @@ export interface RpcWorkerOptions {
   historyDays: number;
   /** At most this many iasql_rpc rows are kept per database. */
   historyMax: number;
+  /** How commits apply (default: DEFAULT_COMMIT_OPTIONS). */
+  commit?: CommitOptions;
 }
 
 interface QueuedCall {
@@ -242,9 +247,10 @@ export class RpcWorker {
           query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
           logger: this.logger.child({ call: call.id, rpc: `${call.module}.${call.method}`, database: call.database }),
           signal: controller.signal,
-          iasql: this.api(call.database, client),
+          iasql: undefined as unknown as IasqlApi,
         };
-        const ctx = { ...base, dependencies: await this.dependencyExports(version, base, client) };
+        base.iasql = this.api(call.database, client, base);
+        const ctx = { ...base, dependencies: await dependencyExports(this.registry, version, base, client) };
         const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
         const result = await Promise.race([Promise.resolve().then(() => decl.handler(ctx, args)), aborted]);
         return { status: 'succeeded', result: checkResult(where, decl.returns, result) };
@@ -262,25 +268,23 @@ export class RpcWorker {
     }
   }
 
-  /** The exports of each dependency of `version`, at the version installed in the calling database. */
-  private async dependencyExports(version: LoadedVersion, base: Omit<RpcContext, 'dependencies'>, client: PoolClient) {
-    const out: Record<string, Record<string, unknown>> = {};
-    if (version.dependencies.length === 0) return out;
-    const { rows } = await client.query<{ name: string; version: string }>('select name, version from iasql_module where name = any($1)', [version.dependencies]);
-    for (const r of rows) {
-      const dep = this.registry.get(r.name)?.versions.find((v) => v.version === r.version);
-      out[r.name] = dep?.exports ? dep.exports(base) : {};
-    }
-    return out;
-  }
-
-  private api(database: string, client: PoolClient): IasqlApi {
+  private api(database: string, client: PoolClient, base: Omit<RpcContext, 'dependencies' | 'iasql'>): IasqlApi {
+    const bind = {
+      registry: this.registry,
+      database,
+      client,
+      base,
+      exportsOf: (v: LoadedVersion, c: PoolClient) => dependencyExports(this.registry, v, { ...base, query: queryOn(c), iasql: this.api(database, c, base) }, c),
+      logger: this.logger,
+      options: this.options.commit,
+    };
     return {
       version: ENGINE_VERSION,
-      install: (specs) => this.modules.install(database, specs, client),
+      install: (specs) => this.modules.install(database, specs, client, (c, installed) => importInstalled({ ...bind, client: c, base: { ...base, query: queryOn(c) } }, c, installed)),
       uninstall: (names) => this.modules.uninstall(database, names, client),
       upgrade: () => this.modules.upgrade(database, client),
       available: () => this.registry.list().map((m) => ({ name: m.name, latest: m.latest.version, dependencies: m.latest.dependencies })),
+      changes: changeSetApi(bind),
     };
   }
 
@@ -370,3 +374,6 @@ export function graphileLogger(logger: Logger) {
     else logger.debug({ component: 'graphile-worker' }, message);
   });
 }
+
+/** ctx.query on a given connection. */
+const queryOn = (c: PoolClient) => async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[];
