@@ -194,24 +194,34 @@ export class RpcWorker {
         broken = err; // the handler was abandoned mid-way: this connection's state is unknown
         return { status: 'failed', error: toRpcErrorBody(err, `rpc ${call.module}.${call.method}`) } as Outcome;
       });
-      await this.finish(id, outcome);
     } catch (err) {
       broken = err as Error;
       this.logger.error({ call: id, err: (err as Error).message }, 'rpc call failed inside the engine');
-      await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.handler, message: `rpc ${call.module}.${call.method} failed inside the engine` } }).catch(() => undefined);
+      outcome = { status: 'failed', error: { sqlstate: RPC_SQLSTATE.handler, message: `rpc ${call.module}.${call.method} failed inside the engine` } };
     } finally {
+      // In this order: the history row, then the outcome, then the lock. A caller learns the
+      // outcome either from its status check or once it gets the lock, and then always finds the
+      // call's history row. (The handler's open transaction, if any, is rolled back first.)
+      let historyWritten = false;
       if (!broken) {
-        // One round trip: roll back whatever the handler left open, write the history row (before
-        // the caller can look for it), release the lock.
-        await client.query(`rollback; ${outcome ? this.historySql(call, started, outcome) : ''} ${held ? `select pg_advisory_unlock(${id}::bigint)` : ''}`).catch((e: Error) => {
-          broken = e;
-          this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history or release the call lock');
+        await client.query(`rollback; ${outcome ? this.historySql(call, started, outcome) : ''}`).then(
+          () => (historyWritten = outcome !== undefined),
+          (e: Error) => {
+            broken = e;
+            this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history');
+          },
+        );
+      }
+      if (outcome) await this.finish(id, outcome).catch((e: Error) => this.logger.error({ call: id, err: e.message }, 'could not store the outcome of an rpc call'));
+      if (!broken && held) {
+        await client.query(`select pg_advisory_unlock(${id}::bigint)`).catch((e: Error) => {
+          broken = e; // closing the connection releases the lock
         });
       }
       // A broken connection is closed, which also releases the lock. The history row then goes
       // through another connection: every call leaves one.
       client.release(broken);
-      if (broken && outcome) {
+      if (outcome && !historyWritten) {
         await this.conns.query(call.database, this.historySql(call, started, outcome)).catch((e: Error) =>
           this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history'),
         );
