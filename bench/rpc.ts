@@ -38,6 +38,7 @@ export const rpc: Benchmark = {
       const clients = await Promise.all(
         Array.from({ length: CONCURRENT_CLIENTS }, async () => {
           const c = new Client({ connectionString });
+          c.on('error', (err) => process.stderr.write(`bench client lost: ${err.message}\n`));
           await c.connect();
           return c;
         }),

@@ -4,7 +4,7 @@ import { tokenFile } from './admin-token';
 import { loadConfig } from './config';
 import { startEngine, type Engine } from './engine';
 import { IasqlError } from './errors';
-import { createLogger } from './logger';
+import { createLogger, resolveLogFormat } from './logger';
 import { ENGINE_VERSION } from './version';
 
 const USAGE = `iasql ${ENGINE_VERSION}: infrastructure as SQL
@@ -20,8 +20,8 @@ The db commands talk to the REST API at IASQL_API_URL (default http://IASQL_API_
 with the token from IASQL_ADMIN_TOKEN or <IASQL_HOME>/admin-token.`;
 
 /** A spinner on stderr while `work` runs; silent when stderr is not a terminal. */
-async function withSpinner<T>(label: string, work: Promise<T>): Promise<T> {
-  if (!process.stderr.isTTY) return work;
+async function withSpinner<T>(label: string, work: Promise<T>, quiet = false): Promise<T> {
+  if (!process.stderr.isTTY || quiet) return work;
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
   let i = 0;
   const timer = setInterval(() => process.stderr.write(`\r${frames[i++ % frames.length]} ${label}`), 80);
@@ -35,7 +35,7 @@ async function withSpinner<T>(label: string, work: Promise<T>): Promise<T> {
 
 async function start() {
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   // Signals are handled from the first moment: a Ctrl-C during start-up lets the start finish,
   // then stops everything cleanly, instead of leaving Postgres running.
   let engine: Engine | undefined;
@@ -50,7 +50,8 @@ async function start() {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  engine = await withSpinner('starting iasql', startEngine(config, logger));
+  // JSON logs on a terminal: no spinner drawn between their lines.
+  engine = await withSpinner('starting iasql', startEngine(config, logger), resolveLogFormat(config.logFormat ?? 'auto', true) === 'json');
   if (stopRequested) {
     logger.info('stop requested during start-up: shutting down');
     await engine.stop();

@@ -23,6 +23,8 @@ export interface Config {
   modulePath: string[];
   /** LOG_LEVEL, default info (trace, debug, info, warn, error, fatal, silent). */
   logLevel: string;
+  /** LOG_FORMAT, default auto: readable lines when stderr is a terminal, JSON lines otherwise (json, pretty). */
+  logFormat?: 'auto' | 'json' | 'pretty';
   /** IASQL_METADATA_DB, default iasql_metadata: the engine's own database. */
   metadataDatabase: string;
   /** IASQL_DEFAULT_DATABASE, default iasql: managed database created on first start ('' for none). */
@@ -66,6 +68,7 @@ const envSchema = z.object({
   IASQL_ADMIN_TOKEN: z.string().min(16, 'IASQL_ADMIN_TOKEN must be at least 16 characters').optional(),
   IASQL_MODULE_PATH: z.string().default(''),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty'], { error: 'LOG_FORMAT must be auto, json or pretty' }).default('auto'),
   IASQL_METADATA_DB: identifier('IASQL_METADATA_DB').default('iasql_metadata'),
   IASQL_DEFAULT_DATABASE: z.union([z.literal(''), identifier('IASQL_DEFAULT_DATABASE')]).default('iasql'),
   IASQL_WORKER_CONCURRENCY: count('IASQL_WORKER_CONCURRENCY', 10, 0),
@@ -76,7 +79,8 @@ const envSchema = z.object({
 /** Reads the configuration from an environment; throws ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable means "unset", as shells and compose files often produce them.
-  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  // IASQL_DEFAULT_DATABASE is the exception: empty means "create no first database".
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== undefined && (v !== '' || k === 'IASQL_DEFAULT_DATABASE')));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -92,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken: e.IASQL_ADMIN_TOKEN,
     modulePath: e.IASQL_MODULE_PATH.split(':').filter(Boolean).map((p) => path.resolve(p)),
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     metadataDatabase: e.IASQL_METADATA_DB,
     defaultDatabase: e.IASQL_DEFAULT_DATABASE,
     workerConcurrency: e.IASQL_WORKER_CONCURRENCY,

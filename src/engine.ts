@@ -17,6 +17,8 @@ import { ModuleOperations } from './modules/operations';
 import { BUILTIN_MODULES_DIR, ModuleRegistry } from './modules/registry';
 import { Rollouts } from './rollouts/rollouts';
 import { configureRpc, setupRpc } from './rpc/setup';
+import { importInstalled } from './commit/bind';
+import { dependencyExports } from './modules/exports';
 import { RpcWorker } from './rpc/worker';
 
 export interface Engine {
@@ -89,6 +91,11 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       await modules.ensureBootstrap(db);
     });
     const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
+    // Installing a cloud module imports what the cloud already has, in the install's transaction.
+    modules.importer = (database, c, installed) => {
+      const base = { database, query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[], logger, signal: new AbortController().signal };
+      return importInstalled({ registry, database, client: c, base, exportsOf: (v, cl) => dependencyExports(registry, v, { ...base, iasql: undefined as never }, cl), logger }, c, installed);
+    };
     await databases.reconcile();
     await databases.upgradeAll();
     const rollouts = new Rollouts(meta, databases, modules, logger);

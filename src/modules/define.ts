@@ -31,6 +31,8 @@ import type { EntitySchema } from 'typeorm';
 export const RPC_TYPES = ['text', 'integer', 'bigint', 'boolean', 'numeric', 'json', 'jsonb', 'timestamptz', 'text[]', 'uuid'] as const;
 export type RpcType = (typeof RPC_TYPES)[number];
 
+import type { CloudEntity, PlanRow } from '../commit/types';
+
 export interface RpcArgument {
   name: string;
   type: RpcType;
@@ -61,9 +63,22 @@ export interface RpcContext {
   dependencies: Record<string, Record<string, unknown>>;
 }
 
+/** Change sets of the calling database (the commit engine, src/commit), for the iasql_* functions. */
+export interface ChangeSetApi {
+  begin(): Promise<{ change_set_id: number; pending_changes: number }>;
+  preview(): Promise<PlanRow[]>;
+  commit(message: string | null): Promise<PlanRow[]>;
+  rollback(): Promise<PlanRow[]>;
+  /** Imports cloud changes into the rows; with dryRun, only reports them. */
+  sync(dryRun: boolean): Promise<PlanRow[]>;
+  sqlSince(since: string | null): Promise<string[]>;
+  sqlForTransaction(transactionId: string): Promise<string[]>;
+}
+
 /** Engine operations a handler may use, bound to the calling database. */
 export interface IasqlApi {
   version: string;
+  changes: ChangeSetApi;
   install(specs: string[]): Promise<import('./operations').InstallReport>;
   uninstall(names: string[]): Promise<import('./operations').UninstallReport>;
   upgrade(): Promise<import('./operations').UpgradeReport>;
@@ -103,6 +118,13 @@ export interface ModuleVersion {
   /** What the tenant role may do with this module's tables (default 'write': select, insert, update, delete). */
   tenantAccess?: 'read' | 'write';
   rpc?: Record<string, RpcMethod>;
+  /**
+   * The cloud resources this version's rows stand for, one entry per table: how to read, create,
+   * update, replace and delete them. The commit engine applies row changes through these.
+   */
+  cloud?: CloudEntity[];
+  /** Per table, columns whose values never reach the audit log (stored there as '[redacted]'). */
+  secretColumns?: Record<string, string[]>;
   /** What this version offers the handlers of modules that depend on it (their ctx.dependencies). */
   exports?: (ctx: Omit<RpcContext, 'dependencies'>) => Record<string, unknown>;
 }

@@ -1,4 +1,4 @@
-import { escapeIdentifier as ident, PoolClient } from 'pg';
+import { escapeIdentifier as ident, escapeLiteral as literal, PoolClient } from 'pg';
 import { conflict, IasqlError } from '../errors';
 import type { Logger } from '../logger';
 import type { Connections } from '../postgres/connections';
@@ -48,6 +48,9 @@ export interface UpgradeReport {
  * as it was and the error names the module, version, file, line and statement that failed.
  */
 export class ModuleOperations {
+  /** Runs inside every install's transaction after its steps, unless the caller gives its own (the commit engine imports from the cloud here). */
+  importer?: (database: string, c: PoolClient, installed: LoadedVersion[]) => Promise<void>;
+
   constructor(
     private readonly registry: ModuleRegistry,
     private readonly conns: Connections,
@@ -60,8 +63,12 @@ export class ModuleOperations {
     return this.readInstalled(await this.conns.pool(database).connect(), true);
   }
 
-  /** `specs` are module names, or `name@x.y.z` to pin a version. Dependencies come along. */
-  async install(database: string, specs: string[], client?: PoolClient): Promise<InstallReport> {
+  /**
+   * `specs` are module names, or `name@x.y.z` to pin a version. Dependencies come along.
+   * `afterSteps` runs inside the same transaction once every module is in (the commit engine
+   * imports what the cloud has there): if it fails, nothing was installed.
+   */
+  async install(database: string, specs: string[], client?: PoolClient, afterSteps?: (c: PoolClient, installed: LoadedVersion[]) => Promise<void>): Promise<InstallReport> {
     const wanted = specs.map((s) => this.parseSpec(s));
     return this.inTransaction(database, async (c, role) => {
       const installed = new Map((await this.readInstalled(c)).map((m) => [m.name, m.version]));
@@ -84,11 +91,16 @@ export class ModuleOperations {
       // Dependencies: the installed version if there is one, else the latest.
       this.addDependencies(targets, installed);
       const order = dependencyOrder(targets.keys(), (n) => targets.get(n)!.dependencies.filter((d) => targets.has(d)));
+      const created = new Map<string, string[]>();
       for (const name of order) {
         const to = targets.get(name)!;
-        const tables = await this.apply(c, role, { module: name, to });
+        created.set(name, await this.apply(c, role, { module: name, to }));
         report.installed.push({ module: name, version: to.version });
-        for (const table of tables) report.tables.push({ module: name, table, records: await count(c, table) });
+      }
+      const after = afterSteps ?? (this.importer && ((cc: PoolClient, v: LoadedVersion[]) => this.importer!(database, cc, v)));
+      if (after && order.length) await after(c, order.map((n) => targets.get(n)!));
+      for (const name of order) {
+        for (const table of created.get(name)!) report.tables.push({ module: name, table, records: await count(c, table) });
       }
       return report;
     }, client);
@@ -264,6 +276,7 @@ export class ModuleOperations {
       const names = tables.map((t) => t.name);
       await this.record(c, to, names);
       await this.grant(c, role, to, names);
+      if (!BOOTSTRAP_MODULES.includes(step.module)) await this.audit(c, to, names);
       return names;
     }
     if (from) {
@@ -289,6 +302,15 @@ export class ModuleOperations {
     }
     if (tables.length) {
       await c.query('insert into iasql_tables (table_name, module) select unnest($2::text[]), $1', [v.module, tables]);
+    }
+  }
+
+  /** Every change to the module's tables goes to iasql_audit_log (secret columns redacted). */
+  private async audit(c: PoolClient, v: LoadedVersion, tables: string[]) {
+    for (const table of tables) {
+      const secrets = (v.secretColumns[table] ?? []).map(literal).join(', ');
+      await c.query(`drop trigger if exists iasql_audit on ${ident(table)}`);
+      await c.query(`create trigger iasql_audit after insert or update or delete on ${ident(table)} for each row execute function iasql_audit_row(${secrets})`);
     }
   }
 

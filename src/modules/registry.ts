@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { getMetadataArgsStorage, InstanceChecker } from 'typeorm';
 import { IasqlError } from '../errors';
 import { CycleError, dependencyOrder } from './graph';
+import type { CloudEntity } from '../commit/types';
 import { ModuleDefinition, ModuleEntity, ModuleVersion, RPC_TYPES, RpcMethod } from './define';
 
 /** A module version as the engine runs it: validated, SQL read, tables known. */
@@ -25,6 +26,9 @@ export interface LoadedVersion {
   beforeUninstall?: SqlFile;
   rpc: Record<string, RpcMethod>;
   exports?: ModuleVersion['exports'];
+  /** Cloud resources of its tables (empty: the module manages no cloud resources). */
+  cloud: CloudEntity[];
+  secretColumns: Record<string, string[]>;
 }
 
 export interface SqlFile {
@@ -42,7 +46,7 @@ export interface LoadedModule {
 }
 
 /** Modules every database gets on creation; they cannot be uninstalled. */
-export const BOOTSTRAP_MODULES = ['iasql_platform', 'iasql_functions'];
+export const BOOTSTRAP_MODULES = ['iasql_platform', 'iasql_functions', 'iasql_commit'];
 
 export const BUILTIN_MODULES_DIR = path.join(__dirname, '..', '..', 'modules');
 
@@ -196,6 +200,8 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
     const rpc = v.rpc ?? {};
     declares.versions.push({ version: v.version, dependencies: [...new Set(v.dependencies ?? [])], tables, rpc: Object.keys(rpc) });
     for (const [method, decl] of Object.entries(rpc)) checkRpc(`${at} rpc ${method}`, method, decl, problems);
+    const cloud = v.cloud ?? [];
+    for (const e of cloud) checkCloudEntity(at, e, tables, problems);
     if (up && down) {
       versions.push({
         module: def.name,
@@ -211,6 +217,8 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
         beforeUninstall,
         rpc,
         exports: v.exports,
+        cloud,
+        secretColumns: v.secretColumns ?? {},
       });
     }
   });
@@ -301,5 +309,25 @@ function checkRpcNames(modules: Map<string, Declared>, problems: string[]) {
       if (other) problems.push(`rpc method '${method}' is declared by two modules: '${other}' and '${name}'`);
       else owner.set(method, name);
     }
+  }
+}
+
+/** A cloud entity names one of the version's tables, its id columns and every mapper function. */
+function checkCloudEntity(at: string, e: CloudEntity, tables: string[], problems: string[]) {
+  const where = `${at} cloud entity ${typeof e?.table === 'string' ? `'${e.table}'` : '(no table)'}`;
+  // Without entities, the tables are known only once the migration runs: checked at install.
+  if (typeof e?.table !== 'string' || (tables.length > 0 && !tables.includes(e.table))) {
+    problems.push(`${where}: 'table' must be one of this version's tables (${tables.join(', ') || 'none'})`);
+    return;
+  }
+  if (!Array.isArray(e.id) || e.id.length === 0 || e.id.some((c) => typeof c !== 'string' || c === 'id')) {
+    problems.push(`${where}: 'id' must list the columns that name the resource in the cloud (not the engine's own 'id')`);
+  }
+  if (typeof e.service !== 'string' || !e.service) problems.push(`${where}: 'service' must name the cloud service (a concurrency bucket), e.g. 'dynamodb'`);
+  for (const fn of ['read', 'readAll', 'create', 'update', 'delete'] as const) {
+    if (typeof e[fn] !== 'function') problems.push(`${where}: '${fn}' must be a function`);
+  }
+  for (const fn of ['needsReplace', 'equals'] as const) {
+    if (e[fn] !== undefined && typeof e[fn] !== 'function') problems.push(`${where}: '${fn}' must be a function when given`);
   }
 }

@@ -86,6 +86,8 @@ export class Connections {
   /** A dedicated client outside the pools, for session state such as advisory locks. */
   async dedicated(database: string): Promise<Client> {
     const client = new Client({ ...this.settings(database), application_name: 'iasql' });
+    // Without a listener, a backend terminated while this client sits idle crashes the process.
+    client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'dedicated connection lost'));
     await client.connect();
     return client;
   }

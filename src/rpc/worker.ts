@@ -5,6 +5,9 @@ import type { IasqlApi, RpcContext } from '../modules/define';
 import type { ModuleOperations } from '../modules/operations';
 import type { LoadedVersion, ModuleRegistry } from '../modules/registry';
 import type { Connections } from '../postgres/connections';
+import { changeSetApi, importInstalled } from '../commit/bind';
+import { dependencyExports } from '../modules/exports';
+import type { CommitOptions } from '../commit/change-sets';
 import { ENGINE_VERSION } from '../version';
 import { checkArguments, checkResult } from './arguments';
 import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
@@ -16,6 +19,8 @@ export interface RpcWorkerOptions {
   historyDays: number;
   /** At most this many iasql_rpc rows are kept per database. */
   historyMax: number;
+  /** How commits apply (default: DEFAULT_COMMIT_OPTIONS). */
+  commit?: CommitOptions;
 }
 
 interface QueuedCall {
@@ -55,14 +60,7 @@ export class RpcWorker {
   ) {}
 
   async start(): Promise<void> {
-    // Callers that give up notify; the handler's signal is aborted.
-    this.listener = await this.conns.dedicated(this.metadataDatabase);
-    this.listener.on('notification', (n) => {
-      if (n.channel === 'iasql_rpc_cancel') this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call'));
-      else if (n.channel === 'iasql_rpc_call') this.fastPath(n.payload);
-    });
-    this.listener.on('error', (err) => this.logger.warn({ err: err.message }, 'rpc listener lost'));
-    await this.listener.query('LISTEN iasql_rpc_cancel; LISTEN iasql_rpc_call');
+    await this.listen();
 
     // The job's payload is the call itself (written by iasql_rpc_enqueue): no read before the lock.
     const rpc: Task = async (payload) => this.execute(payload as QueuedCall);
@@ -77,6 +75,45 @@ export class RpcWorker {
       logger: graphileLogger(this.logger),
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0, localQueue: { size: 20 } } },
     });
+  }
+
+  /**
+   * The LISTEN connection: callers that give up notify (the handler's signal is aborted), and new
+   * calls are announced (the fast path). If the connection is lost (server restart, a terminated
+   * backend), it reconnects with backoff; meanwhile calls still run from their graphile jobs.
+   */
+  private async listen(): Promise<void> {
+    const listener = await this.conns.dedicated(this.metadataDatabase);
+    this.listener = listener;
+    listener.on('notification', (n) => {
+      if (n.channel === 'iasql_rpc_cancel') this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call'));
+      else if (n.channel === 'iasql_rpc_call') this.fastPath(n.payload);
+    });
+    let lost = false;
+    const onLost = (err?: Error) => {
+      if (lost || this.stopping) return;
+      lost = true;
+      this.logger.warn({ err: err?.message ?? 'connection ended' }, 'rpc listener lost; reconnecting');
+      listener.end().catch(() => undefined);
+      void this.relisten();
+    };
+    listener.on('error', onLost);
+    listener.on('end', () => onLost());
+    await listener.query('LISTEN iasql_rpc_cancel; LISTEN iasql_rpc_call');
+  }
+
+  private async relisten(): Promise<void> {
+    for (let delay = 50; !this.stopping; delay = Math.min(delay * 2, 5000)) {
+      await new Promise((r) => setTimeout(r, delay).unref());
+      if (this.stopping) return;
+      try {
+        await this.listen();
+        this.logger.info('rpc listener reconnected');
+        return;
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message, retryInMs: delay * 2 }, 'rpc listener could not reconnect');
+      }
+    }
   }
 
   /** Takes no new calls, and lets the running ones finish (graphile-worker's and the fast path's). */
@@ -157,24 +194,34 @@ export class RpcWorker {
         broken = err; // the handler was abandoned mid-way: this connection's state is unknown
         return { status: 'failed', error: toRpcErrorBody(err, `rpc ${call.module}.${call.method}`) } as Outcome;
       });
-      await this.finish(id, outcome);
     } catch (err) {
       broken = err as Error;
       this.logger.error({ call: id, err: (err as Error).message }, 'rpc call failed inside the engine');
-      await this.finish(id, { status: 'failed', error: { sqlstate: RPC_SQLSTATE.handler, message: `rpc ${call.module}.${call.method} failed inside the engine` } }).catch(() => undefined);
+      outcome = { status: 'failed', error: { sqlstate: RPC_SQLSTATE.handler, message: `rpc ${call.module}.${call.method} failed inside the engine` } };
     } finally {
+      // In this order: the history row, then the outcome, then the lock. A caller learns the
+      // outcome either from its status check or once it gets the lock, and then always finds the
+      // call's history row. (The handler's open transaction, if any, is rolled back first.)
+      let historyWritten = false;
       if (!broken) {
-        // One round trip: roll back whatever the handler left open, write the history row (before
-        // the caller can look for it), release the lock.
-        await client.query(`rollback; ${outcome ? this.historySql(call, started, outcome) : ''} ${held ? `select pg_advisory_unlock(${id}::bigint)` : ''}`).catch((e: Error) => {
-          broken = e;
-          this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history or release the call lock');
+        await client.query(`rollback; ${outcome ? this.historySql(call, started, outcome) : ''}`).then(
+          () => (historyWritten = outcome !== undefined),
+          (e: Error) => {
+            broken = e;
+            this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history');
+          },
+        );
+      }
+      if (outcome) await this.finish(id, outcome).catch((e: Error) => this.logger.error({ call: id, err: e.message }, 'could not store the outcome of an rpc call'));
+      if (!broken && held) {
+        await client.query(`select pg_advisory_unlock(${id}::bigint)`).catch((e: Error) => {
+          broken = e; // closing the connection releases the lock
         });
       }
       // A broken connection is closed, which also releases the lock. The history row then goes
       // through another connection: every call leaves one.
       client.release(broken);
-      if (broken && outcome) {
+      if (outcome && !historyWritten) {
         await this.conns.query(call.database, this.historySql(call, started, outcome)).catch((e: Error) =>
           this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history'),
         );
@@ -210,9 +257,10 @@ export class RpcWorker {
           query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
           logger: this.logger.child({ call: call.id, rpc: `${call.module}.${call.method}`, database: call.database }),
           signal: controller.signal,
-          iasql: this.api(call.database, client),
+          iasql: undefined as unknown as IasqlApi,
         };
-        const ctx = { ...base, dependencies: await this.dependencyExports(version, base, client) };
+        base.iasql = this.api(call.database, client, base);
+        const ctx = { ...base, dependencies: await dependencyExports(this.registry, version, base, client) };
         const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
         const result = await Promise.race([Promise.resolve().then(() => decl.handler(ctx, args)), aborted]);
         return { status: 'succeeded', result: checkResult(where, decl.returns, result) };
@@ -230,25 +278,23 @@ export class RpcWorker {
     }
   }
 
-  /** The exports of each dependency of `version`, at the version installed in the calling database. */
-  private async dependencyExports(version: LoadedVersion, base: Omit<RpcContext, 'dependencies'>, client: PoolClient) {
-    const out: Record<string, Record<string, unknown>> = {};
-    if (version.dependencies.length === 0) return out;
-    const { rows } = await client.query<{ name: string; version: string }>('select name, version from iasql_module where name = any($1)', [version.dependencies]);
-    for (const r of rows) {
-      const dep = this.registry.get(r.name)?.versions.find((v) => v.version === r.version);
-      out[r.name] = dep?.exports ? dep.exports(base) : {};
-    }
-    return out;
-  }
-
-  private api(database: string, client: PoolClient): IasqlApi {
+  private api(database: string, client: PoolClient, base: Omit<RpcContext, 'dependencies' | 'iasql'>): IasqlApi {
+    const bind = {
+      registry: this.registry,
+      database,
+      client,
+      base,
+      exportsOf: (v: LoadedVersion, c: PoolClient) => dependencyExports(this.registry, v, { ...base, query: queryOn(c), iasql: this.api(database, c, base) }, c),
+      logger: this.logger,
+      options: this.options.commit,
+    };
     return {
       version: ENGINE_VERSION,
-      install: (specs) => this.modules.install(database, specs, client),
+      install: (specs) => this.modules.install(database, specs, client, (c, installed) => importInstalled({ ...bind, client: c, base: { ...base, query: queryOn(c) } }, c, installed)),
       uninstall: (names) => this.modules.uninstall(database, names, client),
       upgrade: () => this.modules.upgrade(database, client),
       available: () => this.registry.list().map((m) => ({ name: m.name, latest: m.latest.version, dependencies: m.latest.dependencies })),
+      changes: changeSetApi(bind),
     };
   }
 
@@ -338,3 +384,6 @@ export function graphileLogger(logger: Logger) {
     else logger.debug({ component: 'graphile-worker' }, message);
   });
 }
+
+/** ctx.query on a given connection. */
+const queryOn = (c: PoolClient) => async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[];

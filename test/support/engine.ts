@@ -115,3 +115,17 @@ export function withDatabase(url: string, database: string): string {
   u.pathname = `/${database}`;
   return u.toString();
 }
+
+/** Drops databases (and their owner roles) an engine process made on the run's server, for tests that spawn one. */
+export async function dropDatabasesAndOwners(names: string[]): Promise<void> {
+  await withClient(serverUrl(), async (c) => {
+    const { rows } = await c.query<{ datname: string; owner: string }>(
+      `select datname, pg_get_userbyid(datdba) as owner from pg_database where datname = any($1)`,
+      [names],
+    );
+    for (const r of rows) {
+      await c.query(`drop database if exists "${r.datname}" with (force)`);
+      if (r.owner.startsWith('iasql_')) await c.query(`drop role if exists "${r.owner}"`);
+    }
+  });
+}

@@ -1,0 +1,2 @@
+DROP FUNCTION default_aws_region(text);
+DROP FUNCTION default_aws_region();

@@ -1,0 +1,1 @@
+DROP FUNCTION iasql_audit_row() CASCADE;

@@ -1,0 +1,62 @@
+import type { PoolClient } from 'pg';
+import type { Logger } from '../logger';
+import type { ChangeSetApi, RpcContext } from '../modules/define';
+import type { LoadedVersion, ModuleRegistry } from '../modules/registry';
+import { ChangeSets, CommitOptions, DEFAULT_COMMIT_OPTIONS, Progress } from './change-sets';
+import type { BoundEntity } from './plan';
+import { replaySql } from './replay';
+
+export interface BindOptions {
+  registry: ModuleRegistry;
+  database: string;
+  /** The rpc call's connection (holds its lock). */
+  client: PoolClient;
+  /** The handler context the mappers' contexts derive from. */
+  base: Omit<RpcContext, 'dependencies' | 'iasql'>;
+  /** Each dependency's exports at its installed version, for a module version. */
+  exportsOf: (version: LoadedVersion, client: PoolClient) => Promise<Record<string, Record<string, unknown>>>;
+  logger: Logger;
+  options?: CommitOptions;
+  onProgress?: (changeSet: number, p: Progress) => void;
+}
+
+/** The cloud entities of the modules installed in the database (read on `client`), with their mappers' contexts. */
+export async function boundEntities(o: BindOptions, only?: LoadedVersion[]): Promise<Map<string, BoundEntity>> {
+  const versions =
+    only ??
+    (await o.client.query<{ name: string; version: string }>('select name, version from iasql_module')).rows
+      .map((r) => o.registry.get(r.name)?.versions.find((v) => v.version === r.version))
+      .filter((v): v is LoadedVersion => v !== undefined);
+  const out = new Map<string, BoundEntity>();
+  for (const v of versions) {
+    if (v.cloud.length === 0) continue;
+    const ctx = { database: o.database, query: o.base.query, logger: o.base.logger, signal: o.base.signal, dependencies: await o.exportsOf(v, o.client) };
+    for (const entity of v.cloud) out.set(entity.table, { entity, module: v.module, ctx });
+  }
+  return out;
+}
+
+export function changeSetApi(o: BindOptions): ChangeSetApi {
+  const sets = async () => new ChangeSets(o.client, o.database, await boundEntities(o), o.logger, o.options ?? DEFAULT_COMMIT_OPTIONS, o.onProgress);
+  const idColumns = async () => {
+    const entities = await boundEntities(o);
+    return (table: string) => entities.get(table)?.entity.id;
+  };
+  return {
+    begin: async () => (await sets()).begin(),
+    preview: async () => (await sets()).preview(),
+    commit: async (message) => (await sets()).commit(message),
+    rollback: async () => (await sets()).rollback(),
+    sync: async (dryRun) => (await sets()).sync(dryRun),
+    sqlSince: async (since) => replaySql(o.client, { since }, await idColumns()),
+    sqlForTransaction: async (id) => replaySql(o.client, { transactionId: id }, await idColumns()),
+  };
+}
+
+/** After an install, inside its transaction: the new modules' tables get what the cloud has. */
+export async function importInstalled(o: BindOptions, c: PoolClient, installed: LoadedVersion[]): Promise<void> {
+  const entities = await boundEntities({ ...o, client: c }, installed);
+  if (entities.size === 0) return;
+  const sets = new ChangeSets(c, o.database, entities, o.logger, o.options ?? DEFAULT_COMMIT_OPTIONS);
+  await sets.sync(false, [...entities.keys()], 'import');
+}

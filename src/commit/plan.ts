@@ -1,0 +1,171 @@
+import { escapeIdentifier as ident } from 'pg';
+import type { PoolClient } from 'pg';
+import { identity, idOf, matches } from './rows';
+import type { CloudContext, CloudEntity, PlanRow, Row } from './types';
+
+/** A cloud entity of an installed module version, with the context its mapper runs with. */
+export interface BoundEntity {
+  entity: CloudEntity;
+  module: string;
+  ctx: CloudContext;
+}
+
+/** A row the change set touched: as it was before the change set, and as it is now. */
+export interface Touched {
+  table: string;
+  rowId: number;
+  before: Row | null;
+  after: Row | null;
+}
+
+/** One cloud operation of a plan. `target` is the row to reach; `cloud` what the cloud has now. */
+export interface Operation {
+  key: string;
+  action: PlanRow['action'];
+  bound: BoundEntity;
+  touched: Touched;
+  target: Row | null;
+  cloud: Row | null;
+  description: string;
+}
+
+export interface Plan {
+  operations: Operation[];
+  /** Touched rows already matching the cloud: their cloud columns are written back. */
+  unchanged: Array<{ bound: BoundEntity; touched: Touched; cloud: Row }>;
+  /** Every touched row, cloud entity or not (a failed commit restores them). */
+  touched: Touched[];
+}
+
+/**
+ * The rows a range of the audit log touched: the user's changes with ids in (from, to], each row
+ * once, with its state before the first change and now. Costs what changed, not what exists.
+ */
+export async function touchedRows(c: PoolClient, fromId: string, toId: string): Promise<Touched[]> {
+  const { rows } = await c.query<{ table_name: string; change: { original: Row | null; change: Row | null } }>(
+    `select table_name, change from iasql_audit_log
+     where source = 'user' and id > $1 and id <= $2 and change_type in ('INSERT', 'UPDATE', 'DELETE')
+     order by id`,
+    [fromId, toId],
+  );
+  const byRow = new Map<string, Touched>();
+  for (const r of rows) {
+    const rowId = Number((r.change.original ?? r.change.change)?.id);
+    if (!Number.isInteger(rowId)) continue;
+    const k = `${r.table_name}#${rowId}`;
+    if (!byRow.has(k)) byRow.set(k, { table: r.table_name, rowId, before: r.change.original, after: null });
+  }
+  // Their current state, a query per table.
+  const tables = new Map<string, Touched[]>();
+  for (const t of byRow.values()) tables.set(t.table, [...(tables.get(t.table) ?? []), t]);
+  for (const [table, list] of tables) {
+    const exists = await c.query(`select to_regclass($1) is not null as ok`, [`public.${ident(table)}`]);
+    if (!exists.rows[0].ok) continue; // the table went away (module uninstalled)
+    const current = await c.query<Row>(`select * from ${ident(table)} where id = any($1::int[])`, [list.map((t) => t.rowId)]);
+    const byId = new Map(current.rows.map((r) => [Number(r.id), r]));
+    for (const t of list) t.after = byId.get(t.rowId) ?? null;
+  }
+  return [...byRow.values()].filter((t) => t.before !== null || t.after !== null);
+}
+
+/**
+ * Decides, for each touched row of a cloud entity, what the cloud needs: it reads the cloud for
+ * exactly those resources (at their old and new identities), concurrently.
+ */
+export async function planChanges(touched: Touched[], entities: Map<string, BoundEntity>, read: <T>(bound: BoundEntity, fn: () => Promise<T>) => Promise<T>): Promise<Plan> {
+  const plan: Plan = { operations: [], unchanged: [], touched };
+  let n = 0;
+  const add = (op: Omit<Operation, 'key'>) => plan.operations.push({ ...op, key: `op${++n}` });
+  await Promise.all(
+    touched.map(async (t) => {
+      const bound = entities.get(t.table);
+      if (!bound) return;
+      const { entity, ctx } = bound;
+      const { before, after } = t;
+      const idBefore = before ? identity(entity, before) : undefined;
+      const idAfter = after ? identity(entity, after) : undefined;
+      const cloudAt = (row: Row) => read(bound, () => entity.read(ctx, idOf(entity, row)));
+      const [cloudBefore, cloudAfter] = await Promise.all([
+        before && after && idBefore !== idAfter ? cloudAt(before) : undefined,
+        after ? cloudAt(after) : before ? cloudAt(before) : undefined,
+      ]);
+      if (!after) {
+        // Deleted row: delete the resource if the cloud still has it.
+        if (cloudAfter) add({ action: 'delete', bound, touched: t, target: null, cloud: cloudAfter, description: idBefore! });
+        return;
+      }
+      if (before && idBefore !== idAfter && cloudBefore) {
+        // Renamed or moved: the old resource goes.
+        add({ action: 'delete', bound, touched: t, target: null, cloud: cloudBefore, description: idBefore! });
+      }
+      if (!cloudAfter) {
+        add({ action: 'create', bound, touched: t, target: after, cloud: null, description: idAfter! });
+      } else if (!matches(entity, after, cloudAfter)) {
+        const action = entity.needsReplace?.(after, cloudAfter) ? 'replace' : 'update';
+        add({ action, bound, touched: t, target: after, cloud: cloudAfter, description: idAfter! });
+      } else {
+        plan.unchanged.push({ bound, touched: t, cloud: cloudAfter });
+      }
+    }),
+  );
+  // Stable order for people: by table, then id, deletes of a row before its create.
+  const rank = { delete: 0, replace: 1, update: 2, create: 3 };
+  plan.operations.sort((a, b) => a.bound.entity.table.localeCompare(b.bound.entity.table) || a.touched.rowId - b.touched.rowId || rank[a.action] - rank[b.action]);
+  return plan;
+}
+
+export function planRows(ops: Operation[]): PlanRow[] {
+  return ops.map((o) => ({ action: o.action, table_name: o.bound.entity.table, id: o.action === 'delete' ? (o.touched.after ? o.touched.rowId : null) : o.touched.rowId, description: o.description }));
+}
+
+/** Foreign keys between tables: child columns referencing parent columns. */
+export interface ForeignKey {
+  child: string;
+  childColumns: string[];
+  parent: string;
+  parentColumns: string[];
+}
+
+export async function foreignKeys(c: PoolClient, tables: string[]): Promise<ForeignKey[]> {
+  const { rows } = await c.query<ForeignKey>(
+    `select cl.relname as child, pl.relname as parent,
+            array(select a.attname::text from unnest(k.conkey) with ordinality u(n, i) join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.n order by u.i) as "childColumns",
+            array(select a.attname::text from unnest(k.confkey) with ordinality u(n, i) join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.n order by u.i) as "parentColumns"
+     from pg_constraint k
+     join pg_class cl on cl.oid = k.conrelid
+     join pg_class pl on pl.oid = k.confrelid
+     where k.contype = 'f' and cl.relname = any($1) and pl.relname = any($1)`,
+    [tables],
+  );
+  return rows;
+}
+
+/**
+ * What each operation waits for, from the foreign keys between the rows: a create or update of a
+ * child waits for the create/update/replace of the parent row it references; a delete of a parent
+ * waits for the deletes of the children that referenced it; a row's delete at its old identity
+ * comes before its create at the new one.
+ */
+export function dependencies(ops: Operation[], fks: ForeignKey[]): Map<string, string[]> {
+  const deps = new Map<string, string[]>(ops.map((o) => [o.key, []]));
+  const refers = (child: Row | null, fk: ForeignKey, parent: Row | null) =>
+    !!child && !!parent && fk.childColumns.every((c, i) => child[c] !== null && child[c] !== undefined && child[c] === parent[fk.parentColumns[i]]);
+  for (const a of ops) {
+    for (const b of ops) {
+      if (a === b) continue;
+      if (a.touched === b.touched && a.action !== 'delete' && b.action === 'delete') deps.get(a.key)!.push(b.key);
+      for (const fk of fks) {
+        // a is a child op of parent op b
+        if (fk.child === a.bound.entity.table && fk.parent === b.bound.entity.table) {
+          if (a.action !== 'delete' && b.action !== 'delete' && refers(a.target, fk, b.target)) deps.get(a.key)!.push(b.key);
+        }
+        // a deletes a parent whose child b is deleted
+        if (fk.parent === a.bound.entity.table && fk.child === b.bound.entity.table) {
+          if (a.action === 'delete' && b.action === 'delete' && refers(b.touched.before ?? b.cloud, fk, a.touched.before ?? a.cloud)) deps.get(a.key)!.push(b.key);
+          // replacing a parent first deletes it: its children must not be in the middle of being deleted
+        }
+      }
+    }
+  }
+  return deps;
+}

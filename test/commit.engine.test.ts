@@ -1,0 +1,236 @@
+import { Client } from 'pg';
+import { fakeCloud } from './fixtures/modules/fakecloud';
+import { serverUrl, stopTestEngine, TestEngine, withClient } from './support/engine';
+import { install, newDatabase, startModuleEngine } from './support/modules';
+import { connect, sqlError } from './support/sql';
+
+// The commit engine against a cloud in this process whose faults are injected on demand.
+let engine: TestEngine;
+let db: { name: string; url: string };
+let c: Client;
+const cloud = fakeCloud();
+
+beforeAll(async () => {
+  engine = await startModuleEngine();
+  db = await newDatabase(engine, 'commit');
+  expect((await install(engine, db.name, ['fixture_fakecloud'])).status).toBe(200);
+  c = await connect(db.url);
+});
+afterAll(async () => {
+  await c?.end();
+  await stopTestEngine(engine);
+});
+beforeEach(() => {
+  cloud.fail.clear();
+  cloud.throttle.clear();
+  cloud.delayMs = 0;
+  cloud.calls.length = 0;
+  cloud.maxInFlight = 0;
+});
+
+const rows = async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows;
+const nodes = () => rows('select name, kind, size, parent, cloud_id from fake_node order by name');
+const cloudNodes = () => [...cloud.resources.values()].map((r) => ({ ...r })).sort((a, b) => String(a.name).localeCompare(String(b.name)));
+
+/** Opens a change set, runs the edits, commits; returns what the commit reported. */
+async function change(sql: string, message = 'test') {
+  await rows('select * from iasql_begin()');
+  await c.query(sql);
+  return rows('select * from iasql_commit($1)', [message]);
+}
+
+describe('begin, preview, commit', () => {
+  test('rows in, cloud resources out, with cloud fields written back', async () => {
+    expect(await rows('select * from iasql_begin()')).toEqual([{ change_set_id: expect.any(Number), pending_changes: 0 }]);
+    await c.query(`insert into fake_node (name, size) values ('alpha', 2), ('beta', 3)`);
+    const [a, b] = await rows(`select id from fake_node where name in ('alpha', 'beta') order by name`);
+    const plan = [
+      { action: 'create', table_name: 'fake_node', id: a.id, description: 'alpha' },
+      { action: 'create', table_name: 'fake_node', id: b.id, description: 'beta' },
+    ];
+    expect(await rows('select * from iasql_preview()')).toEqual(plan);
+    expect(cloud.resources.size).toBe(0); // preview changes nothing
+    expect(await rows(`select * from iasql_commit('two nodes')`)).toEqual(plan);
+    expect(cloudNodes()).toEqual([
+      { name: 'alpha', kind: 'plain', size: 2, parent: null, cloud_id: expect.stringMatching(/^fake-\d+$/) },
+      { name: 'beta', kind: 'plain', size: 3, parent: null, cloud_id: expect.stringMatching(/^fake-\d+$/) },
+    ]);
+    expect(await nodes()).toEqual(cloudNodes());
+  });
+
+  test('update in place, replace when a field cannot change, delete; a user edit of a cloud field is restored', async () => {
+    const before = cloud.resources.get('beta')!.cloud_id;
+    expect(
+      await change(`update fake_node set size = 5 where name = 'alpha';
+                    update fake_node set kind = 'special' where name = 'beta';
+                    insert into fake_node (name) values ('gamma');`),
+    ).toEqual([
+      { action: 'update', table_name: 'fake_node', id: expect.any(Number), description: 'alpha' },
+      { action: 'replace', table_name: 'fake_node', id: expect.any(Number), description: 'beta' },
+      { action: 'create', table_name: 'fake_node', id: expect.any(Number), description: 'gamma' },
+    ]);
+    expect(cloud.resources.get('alpha')!.size).toBe(5);
+    expect(cloud.resources.get('beta')).toMatchObject({ kind: 'special' });
+    expect(cloud.resources.get('beta')!.cloud_id).not.toBe(before);
+    expect(await nodes()).toEqual(cloudNodes());
+
+    expect(await change(`update fake_node set cloud_id = 'forged' where name = 'gamma'`)).toEqual([]);
+    expect((await rows(`select cloud_id from fake_node where name = 'gamma'`))[0].cloud_id).toBe(cloud.resources.get('gamma')!.cloud_id);
+
+    expect(await change(`delete from fake_node where name = 'gamma'`)).toEqual([{ action: 'delete', table_name: 'fake_node', id: null, description: 'gamma' }]);
+    expect(cloud.resources.has('gamma')).toBe(false);
+  });
+
+  test('without a begin, or with one open already, the functions say what to do', async () => {
+    expect(await sqlError(c, 'select * from iasql_preview()')).toMatchObject({ code: 'IQ001', message: expect.stringContaining('no change set is open: SELECT * FROM iasql_begin() first') });
+    expect(await sqlError(c, 'select * from iasql_commit()')).toMatchObject({ message: expect.stringContaining('no change set is open') });
+    expect(await sqlError(c, 'select * from iasql_rollback()')).toMatchObject({ message: expect.stringContaining('no change set is open: there is nothing to roll back') });
+    await rows('select * from iasql_begin()');
+    expect(await sqlError(c, 'select * from iasql_begin()')).toMatchObject({ message: expect.stringMatching(/^change set \d+ is already open/) });
+    expect(await rows('select * from iasql_commit()')).toEqual([]);
+  });
+});
+
+describe('rollback and sync', () => {
+  test('rollback puts the touched rows back to what the cloud has', async () => {
+    const before = await nodes();
+    await rows('select * from iasql_begin()');
+    await c.query(`update fake_node set size = 99 where name = 'alpha'; delete from fake_node where name = 'beta'; insert into fake_node (name) values ('never')`);
+    const done = await rows('select * from iasql_rollback()');
+    expect(done.map((r) => `${r.action} ${r.description}`).sort()).toEqual(['create beta', 'delete never', 'update alpha']);
+    expect(await nodes()).toEqual(before);
+    expect(cloudNodes()).toEqual(before);
+  });
+
+  test('sync imports what changed behind our back; preview_sync reports it and changes nothing', async () => {
+    cloud.resources.set('outside', { name: 'outside', kind: 'plain', size: 7, parent: null, cloud_id: 'fake-out' });
+    cloud.resources.get('alpha')!.size = 42;
+    const beta = cloud.resources.get('beta')!;
+    cloud.resources.delete('beta');
+    const drift = await rows('select action, table_name, description from iasql_preview_sync() order by description');
+    expect(drift).toEqual([
+      { action: 'update', table_name: 'fake_node', description: 'alpha' },
+      { action: 'delete', table_name: 'fake_node', description: 'beta' },
+      { action: 'create', table_name: 'fake_node', description: 'outside' },
+    ]);
+    expect((await nodes()).map((n) => n.name)).toEqual(['alpha', 'beta']);
+    expect((await rows('select action, description from iasql_sync() order by description')).map((r) => r.action)).toEqual(['update', 'delete', 'create']);
+    expect(await nodes()).toEqual(cloudNodes());
+    expect(await rows('select * from iasql_preview_sync()')).toEqual([]);
+    // Engine writes are marked, and are no user intent: the next change set is empty.
+    expect((await rows(`select distinct source from iasql_audit_log where change_type in ('INSERT', 'UPDATE', 'DELETE') and id > (select max(id) - 3 from iasql_audit_log)`)).map((r) => r.source)).toEqual(['sync']);
+    expect(await rows('select * from iasql_begin()')).toEqual([{ change_set_id: expect.any(Number), pending_changes: 0 }]);
+    expect(await rows('select * from iasql_preview()')).toEqual([]);
+    await rows('select * from iasql_rollback()');
+    cloud.resources.set('beta', beta);
+    await rows('select * from iasql_sync()');
+  });
+});
+
+describe('apply order, concurrency, faults', () => {
+  test('a chain applies parent first and deletes in reverse; independent nodes run at the same time', async () => {
+    cloud.delayMs = 30;
+    await change(`insert into fake_node (name, parent) values ('c1', null); insert into fake_node (name, parent) values ('c2', 'c1'); insert into fake_node (name, parent) values ('c3', 'c2');
+                  insert into fake_node (name) select 'free' || i from generate_series(1, 6) i`);
+    const start = (n: string) => cloud.calls.find((x) => x.name === n)!;
+    expect(start('c1').end).toBeLessThanOrEqual(start('c2').start);
+    expect(start('c2').end).toBeLessThanOrEqual(start('c3').start);
+    expect(cloud.maxInFlight).toBeGreaterThanOrEqual(4);
+    cloud.calls.length = 0;
+    await change(`delete from fake_node where name = 'c3'; delete from fake_node where name = 'c2'; delete from fake_node where name = 'c1'; delete from fake_node where name like 'free%'`);
+    expect(start('c3').end).toBeLessThanOrEqual(start('c2').start);
+    expect(start('c2').end).toBeLessThanOrEqual(start('c1').start);
+  });
+
+  test('throttling is retried until it goes through', async () => {
+    cloud.throttle.set('create:throttled', 3);
+    expect(await change(`insert into fake_node (name) values ('throttled')`)).toHaveLength(1);
+    expect(cloud.resources.has('throttled')).toBe(true);
+    expect(cloud.calls.filter((x) => x.name === 'throttled')).toHaveLength(4);
+  });
+
+  test('a partial failure reverts what was applied, restores the rows and reports each failure', async () => {
+    const rowsBefore = await nodes();
+    const cloudBefore = cloudNodes();
+    cloud.fail.set('create:bad', 'ValidationException');
+    await rows('select * from iasql_begin()');
+    await c.query(`update fake_node set size = 11 where name = 'alpha'; insert into fake_node (name) values ('good1'), ('good2'), ('bad'); delete from fake_node where name = 'throttled'`);
+    const err = await sqlError(c, `select * from iasql_commit('will fail')`);
+    expect(err.code).toBe('IQ001');
+    expect(err.message).toMatch(/^iasql_commit failed: 1 of 5 operations failed; the \d applied were reverted; the rows are back as they were/);
+    expect(err.message).toContain('create fake_node bad: ValidationException: create of bad refused by the fake cloud');
+    expect(err.detail).toBe('ValidationException');
+    expect(cloudNodes().map(({ cloud_id: _, ...r }) => r)).toEqual(cloudBefore.map(({ cloud_id: _, ...r }) => r));
+    expect((await nodes()).map(({ cloud_id: _, ...r }) => r)).toEqual(rowsBefore.map(({ cloud_id: _, ...r }) => r));
+    expect(await rows(`select method_name, err from iasql_get_errors() limit 1`)).toEqual([{ method_name: 'iasql_commit', err: err.message }]);
+    expect(await rows(`select change_type, message, change->'failed'->0->>'code' as code from iasql_audit_log where change_type = 'ERROR' order by id desc limit 1`)).toEqual([
+      { change_type: 'ERROR', message: 'will fail', code: 'ValidationException' },
+    ]);
+    // The change set is closed: a new one starts clean.
+    expect(await rows('select status from iasql_change_set order by id desc limit 1')).toEqual([{ status: 'failed' }]);
+    expect(await rows('select * from iasql_begin()')).toEqual([{ change_set_id: expect.any(Number), pending_changes: 0 }]);
+    expect(await rows('select * from iasql_rollback()')).toEqual([]);
+    await rows('select * from iasql_sync()');
+  });
+
+  test('a second commit while one runs fails at once; so does a begin', async () => {
+    cloud.delayMs = 400;
+    await rows('select * from iasql_begin()');
+    await c.query(`insert into fake_node (name) values ('slow')`);
+    const committing = c.query(`select * from iasql_commit()`);
+    await withClient(db.url, async (other) => {
+      // Wait (bounded) until the first commit holds the lock.
+      for (let i = 0; i < 100 && (await other.query(`select status from iasql_change_set order by id desc limit 1`)).rows[0].status !== 'committing'; i++) await new Promise((r) => setTimeout(r, 10));
+      const t0 = performance.now();
+      expect(await sqlError(other, 'select * from iasql_commit()')).toMatchObject({ message: expect.stringMatching(/^cannot commit: a commit is running in this database \(change set \d+\)/) });
+      expect(await sqlError(other, 'select * from iasql_begin()')).toMatchObject({ message: expect.stringContaining('cannot begin: a commit is running') });
+      expect(performance.now() - t0).toBeLessThan(cloud.delayMs); // at once, not after the first commit
+    });
+    expect((await committing).rows).toHaveLength(1);
+  });
+
+  test('a commit cut off mid-way is reported by the next begin, and rollback recovers', async () => {
+    cloud.delayMs = 300;
+    await rows('select * from iasql_begin()');
+    await c.query(`insert into fake_node (name) values ('cut1'), ('cut2')`);
+    const committing = c.query(`select * from iasql_commit()`).catch((e: Error) => e);
+    // The engine's connection for the commit dies (as when the engine is killed): its locks go.
+    await withClient(serverUrl(db.name), async (admin) => {
+      for (let i = 0; i < 100 && (await admin.query(`select status from iasql_change_set order by id desc limit 1`)).rows[0].status !== 'committing'; i++) await new Promise((r) => setTimeout(r, 10));
+      await admin.query(`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and classid = 1634 and objid = 1 and objsubid = 2`);
+    });
+    expect(String(await committing)).toMatch(/the engine running this call stopped before it finished/);
+    await new Promise((r) => setTimeout(r, cloud.delayMs + 100)); // the cut-off call's cloud work settles
+    expect(await sqlError(c, 'select * from iasql_begin()')).toMatchObject({ message: expect.stringMatching(/^change set \d+ was interrupted while committing/), hint: expect.stringContaining('iasql_rollback()') });
+    const recovered = await rows('select * from iasql_rollback()');
+    expect(recovered.length).toBeGreaterThan(0);
+    expect(await nodes()).toEqual(cloudNodes());
+    expect(await rows('select * from iasql_begin()')).toEqual([{ change_set_id: expect.any(Number), pending_changes: 0 }]);
+    await rows('select * from iasql_rollback()');
+  });
+});
+
+describe('audit log', () => {
+  test('tenants read it and cannot write it; user changes replay on a fresh database', async () => {
+    expect(await sqlError(c, `insert into iasql_audit_log (table_name, change_type) values ('x', 'INSERT')`)).toMatchObject({ code: '42501' });
+    expect(await sqlError(c, `delete from iasql_audit_log`)).toMatchObject({ code: '42501' });
+    expect(await sqlError(c, `update iasql_change_set set status = 'committed'`)).toMatchObject({ code: '42501' });
+    const since = (await rows('select now() as t'))[0].t;
+    await change(`insert into fake_node (name, size) values ('replay1', 4); update fake_node set size = 6 where name = 'replay1'; insert into fake_node (name, parent) values ('replay2', 'replay1')`);
+    const sql = (await rows('select sql from iasql_get_sql_since($1)', [since])).map((r) => r.sql);
+    expect(sql).toHaveLength(3);
+    expect(sql[0]).toMatch(/^INSERT INTO "fake_node" \("kind", "name", "size", "parent", "cloud_id"\) SELECT/);
+    const fresh = await newDatabase(engine, 'replay');
+    expect((await install(engine, fresh.name, ['fixture_fakecloud'])).status).toBe(200);
+    await withClient(fresh.url, async (f) => {
+      await f.query(`delete from fake_node`); // the import brought the shared fake cloud's nodes
+      for (const s of sql) await f.query(s);
+      expect((await f.query(`select name, size, parent from fake_node order by name`)).rows).toEqual([
+        { name: 'replay1', size: 6, parent: null },
+        { name: 'replay2', size: 1, parent: 'replay1' },
+      ]);
+    });
+    const tx = (await rows(`select transaction_id from iasql_audit_log where source = 'user' and table_name = 'fake_node' order by id desc limit 1`))[0].transaction_id;
+    expect((await rows('select sql from iasql_get_sql_for_transaction($1)', [tx])).length).toBeGreaterThanOrEqual(1);
+  });
+});
