@@ -23,11 +23,13 @@ describe('bootstrap modules', () => {
     await withClient(db.url, async (c) => {
       const { rows } = await c.query('select * from iasql_modules_installed()');
       expect(rows).toEqual([
+        { module_name: 'iasql_commit', module_version: '0.1.0', dependencies: ['iasql_platform'] },
         { module_name: 'iasql_functions', module_version: '0.1.0', dependencies: ['iasql_platform'] },
         { module_name: 'iasql_platform', module_version: '0.1.0', dependencies: [] },
       ]);
       await expect(c.query(`insert into iasql_module (name, version) values ('x', '1.0.0')`)).rejects.toThrow('permission denied for table iasql_module');
       await expect(c.query(`delete from iasql_tables`)).rejects.toThrow('permission denied for table iasql_tables');
+      await expect(c.query(`delete from iasql_audit_log`)).rejects.toThrow('permission denied for table iasql_audit_log');
     });
   });
 
@@ -60,6 +62,7 @@ describe('install', () => {
     });
     expect((await engine.api('GET', `/v1/databases/${db.name}/modules`)).body.modules).toEqual([
       { name: 'fixture_notes', version: '0.1.0' },
+      { name: 'iasql_commit', version: '0.1.0' },
       { name: 'iasql_functions', version: '0.1.0' },
       { name: 'iasql_platform', version: '0.1.0' },
     ]);
@@ -76,6 +79,8 @@ describe('install', () => {
     const snap = await snapshot(db.name);
     expect(snap.dependencies).toContainEqual({ module: 'fixture_tagger', dependency: 'fixture_notes' });
     expect(snap.tables).toEqual([
+      { table_name: 'iasql_audit_log', module: 'iasql_commit' },
+      { table_name: 'iasql_change_set', module: 'iasql_commit' },
       { table_name: 'iasql_dependencies', module: 'iasql_platform' },
       { table_name: 'iasql_module', module: 'iasql_platform' },
       { table_name: 'iasql_rpc', module: 'iasql_platform' },
@@ -96,7 +101,7 @@ describe('install', () => {
   });
 
   test.each([
-    [['nope'], 400, 'unknown_module', /^unknown module 'nope'; available: fixture_badhook, fixture_broken, fixture_notes, fixture_rpc, fixture_tagger, iasql_functions, iasql_platform$/],
+    [['nope'], 400, 'unknown_module', /^unknown module 'nope'; available: aws_account, aws_dynamo, fixture_badhook, fixture_broken, fixture_fakecloud, fixture_notes, fixture_rpc, fixture_tagger, iasql_commit, iasql_functions, iasql_platform$/],
     [['fixture_notes@9.9.9'], 400, 'unknown_version', /^module 'fixture_notes' has no version 9\.9\.9; versions: 0\.1\.0, 0\.2\.0, 0\.3\.0$/],
     [['fixture_notes@latest'], 400, 'bad_request', /^invalid module 'fixture_notes@latest': use name or name@x\.y\.z$/],
     [['fixture_notes@0.1.0', 'fixture_notes@0.2.0'], 409, 'conflict', /^module 'fixture_notes' is asked for twice, at 0\.1\.0 and 0\.2\.0$/],
@@ -184,7 +189,7 @@ describe('uninstall', () => {
   test('a module that is not installed is a clear error', async () => {
     const db = await newDatabase(engine);
     expect((await uninstall(engine, db.name, ['fixture_notes'])).body.error.message).toBe(
-      "module 'fixture_notes' is not installed; installed: iasql_functions, iasql_platform",
+      "module 'fixture_notes' is not installed; installed: iasql_commit, iasql_functions, iasql_platform",
     );
   });
 });

@@ -154,10 +154,13 @@ describe('loading', () => {
       console.log(JSON.stringify(r.list().map((m) => [m.name, m.versions.map((v) => v.version)])));`;
     const { stdout } = await promisify(execFile)(process.execPath, ['-e', script]);
     expect(JSON.parse(stdout)).toEqual([
+      ['aws_account', ['0.1.0']],
+      ['aws_dynamo', ['0.1.0']],
       ['fixture_js_leaky', ['0.1.0']],
       ['fixture_js_mismatch', ['0.1.0']],
       ['fixture_js_shelf', ['0.1.0', '0.2.0', '0.3.0']],
       ['fixture_js_typed', ['0.1.0', '0.2.0']],
+      ['iasql_commit', ['0.1.0']],
       ['iasql_functions', ['0.1.0']],
       ['iasql_platform', ['0.1.0']],
     ]);

@@ -126,11 +126,15 @@ describe('ModuleRegistry.load accepts valid modules', () => {
   test('the built-in modules plus the test fixtures: every module and version', () => {
     const registry = ModuleRegistry.load([BUILTIN_MODULES_DIR, FIXTURE_MODULES]);
     expect(registry.list().map((m) => ({ name: m.name, versions: m.versions.map((v) => v.version), latest: m.latest.version }))).toEqual([
+      { name: 'aws_account', versions: ['0.1.0'], latest: '0.1.0' },
+      { name: 'aws_dynamo', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_badhook', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_broken', versions: ['0.1.0'], latest: '0.1.0' },
+      { name: 'fixture_fakecloud', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_notes', versions: ['0.1.0', '0.2.0', '0.3.0'], latest: '0.3.0' },
       { name: 'fixture_rpc', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_tagger', versions: ['0.1.0'], latest: '0.1.0' },
+      { name: 'iasql_commit', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'iasql_functions', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'iasql_platform', versions: ['0.1.0'], latest: '0.1.0' },
     ]);
@@ -139,7 +143,7 @@ describe('ModuleRegistry.load accepts valid modules', () => {
   });
 
   test('the built-in modules alone', () => {
-    expect(ModuleRegistry.load([BUILTIN_MODULES_DIR]).list().map((m) => m.name)).toEqual(['iasql_functions', 'iasql_platform']);
+    expect(ModuleRegistry.load([BUILTIN_MODULES_DIR]).list().map((m) => m.name)).toEqual(['aws_account', 'aws_dynamo', 'iasql_commit', 'iasql_functions', 'iasql_platform']);
   });
 });
 

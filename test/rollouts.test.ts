@@ -132,7 +132,7 @@ describe('rollouts', () => {
       [c, 'skipped'],
     ]);
     expect(done.databases[0].error).toBe(
-      'upgraded but unhealthy: iasql_tables lists [iasql_dependencies, iasql_rpc, iasql_tables, note, note_tag], expected [iasql_dependencies, iasql_module, iasql_rpc, iasql_tables, note, note_tag]',
+      'upgraded but unhealthy: iasql_tables lists [iasql_audit_log, iasql_change_set, iasql_dependencies, iasql_rpc, iasql_tables, note, note_tag], expected [iasql_audit_log, iasql_change_set, iasql_dependencies, iasql_module, iasql_rpc, iasql_tables, note, note_tag]',
     );
     expect([await version(b), await version(c)]).toEqual(['0.2.0', '0.2.0']);
   });

@@ -35,8 +35,8 @@ export interface CloudEntity<R extends Row = Row> {
 
   /** The resource named by `id` (its id columns), or undefined when the cloud has none. */
   read(ctx: CloudContext, id: R): Promise<R | undefined>;
-  /** Every resource the cloud has (in every region the module reads). */
-  readAll(ctx: CloudContext): Promise<R[]>;
+  /** Every resource the cloud has (in every region the module reads); null when it cannot be read yet (no credentials): nothing is imported. */
+  readAll(ctx: CloudContext): Promise<R[] | null>;
   /** Creates the resource; returns it as the cloud has it now (cloud columns filled). */
   create(ctx: CloudContext, row: R): Promise<R>;
   /** Changes the resource in place to match `row`; `cloud` is what it is now. Returns the result. */

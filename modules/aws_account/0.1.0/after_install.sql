@@ -1,3 +1,11 @@
+-- The secret keys. Tenants have no access to this schema; the engine reads it to call AWS. (A
+-- hook, not the migration: the migration's tables are the module's public tables.)
+CREATE SCHEMA aws_account_secret;
+CREATE TABLE aws_account_secret.secret_key (
+  credentials_id integer NOT NULL PRIMARY KEY,
+  secret_access_key text NOT NULL
+);
+
 -- Every region of the AWS commercial partition; us-east-1 is the default until changed.
 INSERT INTO aws_regions (region, is_default) VALUES
   ('us-east-1', true), ('us-east-2', false), ('us-west-1', false), ('us-west-2', false),

@@ -1,2 +1,5 @@
 DROP FUNCTION default_aws_region(text);
 DROP FUNCTION default_aws_region();
+DROP TRIGGER aws_credentials_keep_secret ON aws_credentials;
+DROP TRIGGER aws_regions_one_default ON aws_regions;
+DROP SCHEMA aws_account_secret CASCADE;

@@ -16,10 +16,3 @@ CREATE TABLE aws_regions (
   is_enabled boolean NOT NULL DEFAULT true,
   CONSTRAINT aws_regions_pkey PRIMARY KEY (region)
 );
-
--- The secret keys. Tenants have no access to this schema; the engine reads it to call AWS.
-CREATE SCHEMA aws_account_secret;
-CREATE TABLE aws_account_secret.secret_key (
-  credentials_id integer NOT NULL PRIMARY KEY,
-  secret_access_key text NOT NULL
-);

@@ -1,0 +1,23 @@
+import { defineModule } from '../../src/modules/define';
+import { DynamoTable } from './0.1.0/entities';
+import { dynamoTable } from './mapper';
+
+/**
+ * DynamoDB tables as rows: create, update (billing mode, throughput, table class), replace when
+ * the key schema changes, delete, import from every enabled region, and moves between regions.
+ * The worked example of docs/module-authoring.md ("Cloud resources").
+ */
+export default defineModule({
+  name: 'aws_dynamo',
+  description: 'DynamoDB tables',
+  dir: __dirname,
+  versions: [
+    {
+      version: '0.1.0',
+      dependencies: ['aws_account'],
+      entities: [DynamoTable],
+      sql: { afterInstall: '0.1.0/after_install.sql', beforeUninstall: '0.1.0/before_uninstall.sql' },
+      cloud: [dynamoTable],
+    },
+  ],
+});

@@ -1,0 +1,171 @@
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  paginateListTables,
+  TableDescription,
+  UpdateTableCommand,
+  waitUntilTableExists,
+  waitUntilTableNotExists,
+} from '@aws-sdk/client-dynamodb';
+import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
+import type { AwsAccountExports } from '../aws_account';
+
+/** A dynamo_table row as the mapper sees it. */
+export interface DynamoRow extends Row {
+  table_name: string;
+  table_class: 'STANDARD' | 'STANDARD_INFREQUENT_ACCESS';
+  throughput: 'PAY_PER_REQUEST' | { ReadCapacityUnits: number; WriteCapacityUnits: number };
+  primary_key: Record<string, 'S' | 'N' | 'B'>;
+  table_id: string | null;
+  created_at: Date | null;
+  region: string;
+}
+
+const account = (ctx: CloudContext) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
+
+// One client per region for the life of a context (a commit, a sync): connections are reused.
+const clients = new WeakMap<object, Map<string, Promise<DynamoDBClient>>>();
+export function dynamo(ctx: CloudContext, region: string): Promise<DynamoDBClient> {
+  let byRegion = clients.get(ctx.dependencies);
+  if (!byRegion) clients.set(ctx.dependencies, (byRegion = new Map()));
+  let client = byRegion.get(region);
+  if (!client) {
+    client = account(ctx).clientConfig(region).then((config) => new DynamoDBClient(config));
+    byRegion.set(region, client);
+  }
+  return client;
+}
+
+// Real DynamoDB takes seconds to create a table; the local cloud none. Check at once, then often.
+const waiter = (client: DynamoDBClient, ctx: CloudContext) => ({ client, minDelay: 1, maxDelay: 5, maxWaitTime: 600, abortSignal: ctx.signal as never });
+
+export function toRow(t: TableDescription, region: string): DynamoRow {
+  const types = new Map((t.AttributeDefinitions ?? []).map((a) => [a.AttributeName!, a.AttributeType as 'S' | 'N' | 'B']));
+  const key = (kind: string) => (t.KeySchema ?? []).find((k) => k.KeyType === kind)?.AttributeName;
+  const primary_key: DynamoRow['primary_key'] = {};
+  for (const name of [key('HASH'), key('RANGE')]) if (name) primary_key[name] = types.get(name) ?? 'S';
+  const onDemand = t.BillingModeSummary?.BillingMode === 'PAY_PER_REQUEST';
+  return {
+    table_name: t.TableName!,
+    table_class: (t.TableClassSummary?.TableClass as DynamoRow['table_class']) ?? 'STANDARD',
+    throughput: onDemand
+      ? 'PAY_PER_REQUEST'
+      : { ReadCapacityUnits: Number(t.ProvisionedThroughput?.ReadCapacityUnits ?? 0), WriteCapacityUnits: Number(t.ProvisionedThroughput?.WriteCapacityUnits ?? 0) },
+    primary_key,
+    table_id: t.TableId ?? null,
+    created_at: t.CreationDateTime ?? null,
+    region,
+  };
+}
+
+const sameKey = (a: DynamoRow['primary_key'], b: DynamoRow['primary_key']) => JSON.stringify(Object.entries(a ?? {})) === JSON.stringify(Object.entries(b ?? {}));
+const sameThroughput = (a: DynamoRow['throughput'], b: DynamoRow['throughput']) =>
+  typeof a === 'string' || typeof b === 'string' ? a === b : a.ReadCapacityUnits === b.ReadCapacityUnits && a.WriteCapacityUnits === b.WriteCapacityUnits;
+
+function capacity(row: DynamoRow) {
+  return row.throughput === 'PAY_PER_REQUEST'
+    ? { BillingMode: 'PAY_PER_REQUEST' as const }
+    : { BillingMode: 'PROVISIONED' as const, ProvisionedThroughput: { ReadCapacityUnits: row.throughput.ReadCapacityUnits, WriteCapacityUnits: row.throughput.WriteCapacityUnits } };
+}
+
+async function describe(ctx: CloudContext, table_name: string, region: string): Promise<DynamoRow | undefined> {
+  const client = await dynamo(ctx, region);
+  try {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: table_name }), { abortSignal: ctx.signal as never });
+    return Table ? toRow(Table, region) : undefined;
+  } catch (err) {
+    if ((err as Error).name === 'ResourceNotFoundException') return undefined;
+    throw err;
+  }
+}
+
+/** Runs `fn` over `items`, at most `n` at once. */
+async function pool<T, R>(items: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  }));
+  return out;
+}
+
+export const dynamoTable: CloudEntity<DynamoRow> = {
+  table: 'dynamo_table',
+  id: ['table_name', 'region'],
+  service: 'dynamodb',
+  regionColumn: 'region',
+  cloudColumns: ['table_id', 'created_at'],
+
+  read: (ctx, id) => describe(ctx, id.table_name, id.region),
+
+  async readAll(ctx) {
+    if (!(await account(ctx).configured())) return null; // no credentials yet: nothing to import
+    const regions = await account(ctx).enabledRegions();
+    const perRegion = await Promise.all(
+      regions.map(async (region) => {
+        const client = await dynamo(ctx, region);
+        const names: string[] = [];
+        for await (const page of paginateListTables({ client }, {})) names.push(...(page.TableNames ?? []));
+        const rows = await pool(names, 10, (name) => describe(ctx, name, region));
+        return rows.filter((r): r is DynamoRow => r !== undefined);
+      }),
+    );
+    return perRegion.flat();
+  },
+
+  async create(ctx, row) {
+    const client = await dynamo(ctx, row.region);
+    const names = Object.keys(row.primary_key);
+    await client.send(
+      new CreateTableCommand({
+        TableName: row.table_name,
+        TableClass: row.table_class,
+        KeySchema: names.map((n, i) => ({ AttributeName: n, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+        AttributeDefinitions: names.map((n) => ({ AttributeName: n, AttributeType: row.primary_key[n] })),
+        ...capacity(row),
+      }),
+      { abortSignal: ctx.signal as never },
+    );
+    await waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
+    return (await describe(ctx, row.table_name, row.region))!;
+  },
+
+  async update(ctx, row, cloud) {
+    const client = await dynamo(ctx, row.region);
+    if (!sameThroughput(row.throughput, cloud.throughput)) {
+      await client.send(new UpdateTableCommand({ TableName: row.table_name, ...capacity(row) }), { abortSignal: ctx.signal as never });
+      await waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
+    }
+    if (row.table_class !== cloud.table_class) {
+      await client.send(new UpdateTableCommand({ TableName: row.table_name, TableClass: row.table_class }), { abortSignal: ctx.signal as never });
+      await waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
+    }
+    return (await describe(ctx, row.table_name, row.region))!;
+  },
+
+  // The key schema of a table cannot change: a new key means a new table.
+  needsReplace: (row, cloud) => !sameKey(row.primary_key, cloud.primary_key),
+
+  async delete(ctx, row) {
+    const client = await dynamo(ctx, row.region);
+    try {
+      await client.send(new DeleteTableCommand({ TableName: row.table_name }), { abortSignal: ctx.signal as never });
+    } catch (err) {
+      if ((err as Error).name === 'ResourceNotFoundException') return;
+      throw err;
+    }
+    await waitUntilTableNotExists(waiter(client, ctx), { TableName: row.table_name });
+  },
+
+  equals: (row, cloud) =>
+    row.table_name === cloud.table_name &&
+    row.region === cloud.region &&
+    row.table_class === cloud.table_class &&
+    sameThroughput(row.throughput, cloud.throughput) &&
+    sameKey(row.primary_key, cloud.primary_key),
+};
