@@ -93,7 +93,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
     // Installing a cloud module imports what the cloud already has, in the install's transaction.
     modules.importer = (database, c, installed) => {
-      const base = { database, query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[], logger, signal: new AbortController().signal };
+      const base = { database, query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[], logger, signal: new AbortController().signal, progress: () => undefined };
       return importInstalled({ registry, database, client: c, base, exportsOf: (v, cl) => dependencyExports(registry, v, { ...base, iasql: undefined as never }, cl), logger }, c, installed);
     };
     await databases.reconcile();

@@ -22,6 +22,7 @@ describe('REST auth and public routes', () => {
         '/openapi.json',
         '/v1/databases',
         '/v1/databases/{name}',
+        '/v1/databases/{name}/commits',
         '/v1/databases/{name}/modules',
         '/v1/databases/{name}/upgrade',
         '/v1/modules',

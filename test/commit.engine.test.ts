@@ -210,6 +210,38 @@ describe('apply order, concurrency, faults', () => {
   });
 });
 
+describe('long commits are not silent', () => {
+  test('the caller gets progress NOTICEs; the REST API shows the current and recent commits', async () => {
+    cloud.delayMs = 450;
+    const notices: string[] = [];
+    const onNotice = (n: { message?: string }) => notices.push(String(n.message));
+    c.on('notice', onNotice);
+    await rows('select * from iasql_begin()');
+    // A chain of five: each waits for the one before, about 2.3 s in all.
+    await c.query(`insert into fake_node (name, parent) values ('p1', null), ('p2', 'p1'), ('p3', 'p2'), ('p4', 'p3'), ('p5', 'p4')`);
+    const committing = c.query(`select * from iasql_commit('a chain')`);
+    let seen: any;
+    for (let i = 0; i < 200; i++) {
+      const res = await engine.api('GET', `/v1/databases/${db.name}/commits`);
+      seen = res.body.commits[0];
+      if (seen.status === 'committing' && seen.progress?.running?.length) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(seen).toMatchObject({ status: 'committing', message: 'a chain', progress: { total: 5, applied: expect.any(Number), running: [expect.stringMatching(/^create fake_node p\d$/)] } });
+    expect((await committing).rows).toHaveLength(5);
+    c.off('notice', onNotice);
+    expect(notices.length).toBeGreaterThanOrEqual(1);
+    expect(notices.length).toBeLessThanOrEqual(3); // at most one every 1.5 s
+    expect(notices[0]).toMatch(/^iasql_commit: [0-4]\/5 applied; running: create fake_node p\d$/);
+    const after = (await engine.api('GET', `/v1/databases/${db.name}/commits`)).body.commits;
+    expect(after[0]).toMatchObject({ status: 'committed', message: 'a chain', closedAt: expect.any(String), progress: { total: 5, applied: 5, running: [] } });
+    expect(after[0].result).toHaveLength(5);
+    expect(after.some((x: { status: string }) => x.status === 'failed')).toBe(true);
+    expect((await engine.api('GET', `/v1/databases/nope_${Date.now()}/commits`)).status).toBe(404);
+    await change(`delete from fake_node where name like 'p_'`);
+  });
+});
+
 describe('audit log', () => {
   test('tenants read it and cannot write it; user changes replay on a fresh database', async () => {
     expect(await sqlError(c, `insert into iasql_audit_log (table_name, change_type) values ('x', 'INSERT')`)).toMatchObject({ code: '42501' });

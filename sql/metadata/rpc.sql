@@ -87,9 +87,18 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) FROM PUBLIC;
+-- What a running call is doing (ctx.progress), for its caller's NOTICEs.
+CREATE OR REPLACE FUNCTION public.iasql_rpc_progress(p_id bigint, p_database text)
+RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT c.progress FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database $$;
+
 DROP FUNCTION IF EXISTS public.iasql_rpc_status(bigint, text);
 REVOKE ALL ON FUNCTION public.iasql_rpc_status(bigint, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.iasql_rpc_abandon(bigint, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_progress(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_progress(bigint, text) TO :rpc_role;
 GRANT EXECUTE ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) TO :rpc_role;
 GRANT EXECUTE ON FUNCTION public.iasql_rpc_status(bigint, text, integer) TO :rpc_role;
 GRANT EXECUTE ON FUNCTION public.iasql_rpc_abandon(bigint, text, text, jsonb) TO :rpc_role;

@@ -9,6 +9,7 @@ import { requireToken } from './auth';
 import { errorHandler, unknownRoute } from './errors';
 import { withOpenApi } from './openapi';
 import { mount, TOKEN_PREFIX } from './route';
+import { commitRoutes } from './routes/commits';
 import { databaseRoutes } from './routes/databases';
 import { moduleRoutes } from './routes/modules';
 import { rolloutRoutes } from './routes/rollouts';
@@ -26,7 +27,7 @@ export interface ApiDeps {
 }
 
 /** Every route of the API, each declared once: mounted from this table and documented from it (GET /openapi.json). */
-export const apiRoutes = withOpenApi([...systemRoutes, ...databaseRoutes, ...moduleRoutes, ...rolloutRoutes]);
+export const apiRoutes = withOpenApi([...systemRoutes, ...databaseRoutes, ...moduleRoutes, ...commitRoutes, ...rolloutRoutes]);
 
 /** The REST admin API. Everything under /v1 needs the admin token. */
 export function createApi(deps: ApiDeps): express.Express {

@@ -12,7 +12,7 @@ export interface BindOptions {
   /** The rpc call's connection (holds its lock). */
   client: PoolClient;
   /** The handler context the mappers' contexts derive from. */
-  base: Omit<RpcContext, 'dependencies' | 'iasql'>;
+  base: Omit<RpcContext, 'dependencies' | 'iasql' | 'progress'> & { progress?: RpcContext['progress'] };
   /** Each dependency's exports at its installed version, for a module version. */
   exportsOf: (version: LoadedVersion, client: PoolClient) => Promise<Record<string, Record<string, unknown>>>;
   logger: Logger;
@@ -37,7 +37,7 @@ export async function boundEntities(o: BindOptions, only?: LoadedVersion[]): Pro
 }
 
 export function changeSetApi(o: BindOptions): ChangeSetApi {
-  const sets = async () => new ChangeSets(o.client, o.database, await boundEntities(o), o.logger, o.options ?? DEFAULT_COMMIT_OPTIONS, o.onProgress);
+  const sets = async () => new ChangeSets(o.client, o.database, await boundEntities(o), o.logger, o.options ?? DEFAULT_COMMIT_OPTIONS, o.onProgress ?? ((_id, p) => o.base.progress?.(describeProgress(p))));
   const idColumns = async () => {
     const entities = await boundEntities(o);
     return (table: string) => entities.get(table)?.entity.id;
@@ -51,6 +51,12 @@ export function changeSetApi(o: BindOptions): ChangeSetApi {
     sqlSince: async (since) => replaySql(o.client, { since }, await idColumns()),
     sqlForTransaction: async (id) => replaySql(o.client, { transactionId: id }, await idColumns()),
   };
+}
+
+/** A commit's progress as its caller reads it in a NOTICE. */
+export function describeProgress(p: Progress): string {
+  const running = p.running.length ? `; running: ${p.running.slice(0, 3).join(', ')}${p.running.length > 3 ? ` and ${p.running.length - 3} more` : ''}` : '';
+  return `iasql_commit: ${p.applied}/${p.total} applied${running}`;
 }
 
 /** After an install, inside its transaction: the new modules' tables get what the cloud has. */

@@ -100,8 +100,16 @@ export class ChangeSets {
       const fks = await foreignKeys(this.c, [...this.entities.keys()]);
       const deps = dependencies(plan.operations, fks);
       const byKey = new Map(plan.operations.map((o) => [o.key, o]));
-      const report = (running: string[], applied: number) =>
-        this.onProgress(open.id, { total: plan.operations.length, applied, running: running.map((k) => `${byKey.get(k)!.action} ${byKey.get(k)!.bound.entity.table} ${byKey.get(k)!.description}`) });
+      let lastWrite = 0;
+      const report = (running: string[], applied: number) => {
+        const p = { total: plan.operations.length, applied, running: running.map((k) => `${byKey.get(k)!.action} ${byKey.get(k)!.bound.entity.table} ${byKey.get(k)!.description}`) };
+        this.onProgress(open.id, p);
+        // For GET /v1/databases/{name}/commits: at most every 500 ms (and the last one at the end).
+        if (Date.now() - lastWrite >= 500) {
+          lastWrite = Date.now();
+          this.c.query(`update iasql_change_set set progress = $2 where id = $1`, [open.id, JSON.stringify(p)]).catch(() => undefined);
+        }
+      };
       const outcome = await runTasks(
         plan.operations.map((op) => ({ key: op.key, bucket: this.bucket(op), dependsOn: deps.get(op.key)!, run: () => this.apply(op) })),
         () => this.options.concurrency,
@@ -116,7 +124,11 @@ export class ChangeSets {
             if (result && op.action !== 'delete') await this.writeBack(op.bound, op.touched.rowId, result);
           }
           for (const u of plan.unchanged) await this.writeBack(u.bound, u.touched.rowId, u.cloud);
-          await this.c.query(`update iasql_change_set set status = 'committed', closed_at = now(), result = $2 where id = $1`, [open.id, JSON.stringify(planned)]);
+          await this.c.query(`update iasql_change_set set status = 'committed', closed_at = now(), result = $2, progress = $3 where id = $1`, [
+            open.id,
+            JSON.stringify(planned),
+            JSON.stringify({ total: planned.length, applied: planned.length, running: [] }),
+          ]);
           await this.audit('COMMIT', message, { change_set: open.id, operations: planned.length });
         });
         this.logger.info({ database: this.database, changeSet: open.id, operations: planned.length, ms: Math.round(performance.now() - started) }, 'commit applied');

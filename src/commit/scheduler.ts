@@ -52,8 +52,8 @@ export async function runTasks<T>(tasks: Array<Task<T>>, limit: (bucket: string)
             .finally(() => {
               running.delete(key);
               inBucket.set(t.bucket, (inBucket.get(t.bucket) ?? 1) - 1);
-              onChange?.([...running], outcome.done.length);
               pump();
+              onChange?.([...running], outcome.done.length);
             });
         }
       }
@@ -64,8 +64,8 @@ export async function runTasks<T>(tasks: Array<Task<T>>, limit: (bucket: string)
         resolve(outcome);
       }
     };
-    onChange?.([], 0);
     pump();
+    onChange?.([...running], 0);
   });
 }
 

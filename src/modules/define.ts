@@ -57,6 +57,11 @@ export interface RpcContext {
   logger: { debug(obj: object, msg?: string): void; info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
   /** Aborted when the caller gives up (timeout, cancel): stop work and throw. */
   signal: AbortSignal;
+  /**
+   * Says what a long call is doing now ("3/10 applied"). The caller's psql shows it as a NOTICE
+   * (at most one every 1.5 s; nothing for calls shorter than that). Cheap: call it as often as you like.
+   */
+  progress(message: string): void;
   /** Engine operations on the calling database (the iasql_* functions are built on these). */
   iasql: IasqlApi;
   /** What each dependency of this version exports (its `exports`), at the version installed here. */

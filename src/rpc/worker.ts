@@ -249,6 +249,7 @@ export class RpcWorker {
       }
       const args = checkArguments(where, decl.args ?? [], call.args);
       const controller = new AbortController();
+      const progress = this.progressReporter(String(call.id));
       this.inFlight.set(String(call.id), controller);
       const timer = setTimeout(() => controller.abort(new RpcError(`${where} timed out after ${call.timeout_ms} ms`, { sqlstate: RPC_SQLSTATE.timedOut })), call.timeout_ms);
       try {
@@ -257,6 +258,7 @@ export class RpcWorker {
           query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as T[],
           logger: this.logger.child({ call: call.id, rpc: `${call.module}.${call.method}`, database: call.database }),
           signal: controller.signal,
+          progress: progress.report,
           iasql: undefined as unknown as IasqlApi,
         };
         base.iasql = this.api(call.database, client, base);
@@ -270,6 +272,7 @@ export class RpcWorker {
         return { status: 'failed', error: toRpcErrorBody(err, where) };
       } finally {
         clearTimeout(timer);
+        progress.stop();
         this.inFlight.delete(String(call.id));
       }
     } catch (err) {
@@ -303,6 +306,34 @@ export class RpcWorker {
    * state of calls in flight, which a server crash ends anyway. Handlers' own writes, on the
    * calling database's connections, keep full durability.
    */
+  /** ctx.progress of one call: the latest message is written to its rpc_call row, at most every 500 ms. */
+  private progressReporter(id: string) {
+    let pending: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let last = 0;
+    let stopped = false;
+    const flush = () => {
+      timer = undefined;
+      if (stopped || pending === undefined) return;
+      last = Date.now();
+      const message = pending;
+      pending = undefined;
+      this.queue().query(`update rpc_call set progress = $2 where id = $1 and status = 'running'`, [id, message]).catch(() => undefined);
+    };
+    return {
+      report: (message: string) => {
+        pending = String(message).slice(0, 2000);
+        if (timer || stopped) return;
+        timer = setTimeout(flush, Math.max(0, 500 - (Date.now() - last)));
+        timer.unref();
+      },
+      stop: () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+      },
+    };
+  }
+
   private async status(id: string): Promise<string | undefined> {
     return (await this.queue().query<{ status: string }>('select status from rpc_call where id = $1', [id])).rows[0]?.status;
   }

@@ -48,4 +48,8 @@ export class RpcCall {
 
   @Column({ name: 'finished_at', type: 'timestamptz', nullable: true })
   finishedAt: Date | null;
+
+  /** What a long call is doing now (ctx.progress); its caller sees it as NOTICEs. */
+  @Column({ type: 'text', nullable: true })
+  progress: string | null;
 }
