@@ -1,3 +1,4 @@
+import { commit } from './commit';
 import { modules } from './modules';
 import { rpc } from './rpc';
 import { startup } from './startup';
@@ -17,7 +18,7 @@ export interface Benchmark {
   run(runs: number): Promise<Figure[]>;
 }
 
-const BENCHMARKS: Benchmark[] = [startup, modules, rpc];
+const BENCHMARKS: Benchmark[] = [startup, modules, rpc, commit];
 const DEFAULT_RUNS = 5;
 
 const USAGE = `usage: npm run bench -- [NAME] [--json] [--runs N]
