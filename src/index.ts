@@ -7,3 +7,4 @@ export { ENGINE_VERSION } from './version';
 export { defineModule } from './modules/define';
 export type { ModuleDefinition, ModuleVersion, RpcMethod, RpcArgument, RpcReturns, RpcContext, RpcType } from './modules/define';
 export { RpcError, RPC_SQLSTATE } from './rpc/errors';
+export type { CloudEntity, CloudContext, Row, PlanRow } from './commit/types';
