@@ -193,7 +193,7 @@ describe('history', () => {
   test('every call leaves a row in iasql_rpc; iasql_get_errors lists the failed ones', async () => {
     await one(`select rpc_echo('history', 2) as v`);
     await sqlError(c, `select rpc_fail('plain')`);
-    const { rows } = await c.query(`select * from iasql_rpc where method_name in ('rpc_echo', 'rpc_fail') order by start_date desc limit 2`);
+    const { rows } = await c.query(`select * from iasql_rpc where method_name in ('rpc_echo', 'rpc_fail') order by start_date desc, opid::bigint desc limit 2`);
     expect(rows[1]).toEqual({
       opid: expect.stringMatching(/^\d+$/),
       module_name: 'fixture_rpc',
