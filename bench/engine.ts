@@ -24,6 +24,8 @@ export async function benchEngine() {
     workerConcurrency: Number(process.env.IASQL_WORKER_CONCURRENCY || 10),
     rpcHistoryDays: 30,
     rpcHistoryMax: 10000,
+    localCloud: 'off',
+    localCloudPort: 0,
   };
   const engine = await startEngine(config, logger);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of the REST API

@@ -15,7 +15,7 @@ const TIMEOUT_MS = 60_000;
 /** The caller's environment minus engine settings: an inherited DATABASE_URL would skip the embedded Postgres being measured. */
 function childEnv(home: string, apiPort: number, pgPort: number): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'DATABASE_URL' && !k.startsWith('IASQL_')));
-  return { ...env, IASQL_HOME: home, IASQL_API_PORT: String(apiPort), IASQL_PG_PORT: String(pgPort), LOG_LEVEL: 'warn' };
+  return { ...env, IASQL_HOME: home, IASQL_API_PORT: String(apiPort), IASQL_PG_PORT: String(pgPort), IASQL_LOCAL_CLOUD_PORT: '0', LOG_LEVEL: 'warn' };
 }
 
 /** The last few KB of everything the child printed, to explain a failure. */

@@ -64,6 +64,9 @@ async function start() {
     `Admin token   ${engine.tokenSource === 'IASQL_ADMIN_TOKEN' ? 'from IASQL_ADMIN_TOKEN' : `${engine.tokenSource}   (mode 0600)`}`,
     `Postgres      ${pg}${engine.postgres.embedded ? ` (embedded, data in ${config.home}/pg)` : ''}`,
   ];
+  if (engine.localCloud) {
+    lines.push(`Local cloud   ${engine.localCloud.endpoint}  (DynamoDB${config.localCloud === 'memory' ? ', in memory' : ''}; any access key works)`);
+  }
   if (engine.firstDatabaseUrlFile) lines.push(`Connect       psql "$(cat ${engine.firstDatabaseUrlFile})"`);
   lines.push(`Stop          Ctrl-C`);
   process.stdout.write(lines.join('\n') + '\n');

@@ -35,6 +35,14 @@ export interface Config {
   rpcHistoryDays: number;
   /** IASQL_RPC_HISTORY_MAX, default 10000: at most this many iasql_rpc rows per database. */
   rpcHistoryMax: number;
+  /**
+   * IASQL_LOCAL_CLOUD: true, false or memory; default true without DATABASE_URL, false with it.
+   * The local cloud (DynamoDB, for now) on 127.0.0.1, its data under `<home>/localcloud`
+   * ('disk'), or kept in memory and lost on stop ('memory').
+   */
+  localCloud: 'off' | 'disk' | 'memory';
+  /** IASQL_LOCAL_CLOUD_PORT, default 4566 (0 picks a free port): the local cloud's endpoint. */
+  localCloudPort: number;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -74,6 +82,8 @@ const envSchema = z.object({
   IASQL_WORKER_CONCURRENCY: count('IASQL_WORKER_CONCURRENCY', 10, 0),
   IASQL_RPC_HISTORY_DAYS: count('IASQL_RPC_HISTORY_DAYS', 30, 1),
   IASQL_RPC_HISTORY_MAX: count('IASQL_RPC_HISTORY_MAX', 10000, 1),
+  IASQL_LOCAL_CLOUD: z.enum(['true', 'false', 'memory'], { error: 'IASQL_LOCAL_CLOUD must be true, false or memory' }).optional(),
+  IASQL_LOCAL_CLOUD_PORT: port('IASQL_LOCAL_CLOUD_PORT', 4566),
 });
 
 /** Reads the configuration from an environment; throws ConfigError naming every bad variable. */
@@ -102,5 +112,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.IASQL_WORKER_CONCURRENCY,
     rpcHistoryDays: e.IASQL_RPC_HISTORY_DAYS,
     rpcHistoryMax: e.IASQL_RPC_HISTORY_MAX,
+    // The first-try setup (embedded Postgres) gets a cloud to talk to; a server setup opts in.
+    localCloud: ({ true: 'disk', false: 'off', memory: 'memory' } as const)[e.IASQL_LOCAL_CLOUD ?? (e.DATABASE_URL ? 'false' : 'true')],
+    localCloudPort: e.IASQL_LOCAL_CLOUD_PORT,
   };
 }

@@ -9,6 +9,7 @@ import { createApi } from './api/server';
 import type { Config } from './config';
 import { CreatedDatabase, DatabaseManager } from './databases/manager';
 import { IasqlError, PG, pgCode } from './errors';
+import { startLocalCloud } from './localcloud';
 import type { Logger } from './logger';
 import { metadataDataSource } from './metadata/data-source';
 import { Connections } from './postgres/connections';
@@ -35,6 +36,8 @@ export interface Engine {
   /** The rpc worker of this process (undefined with IASQL_WORKER_CONCURRENCY=0). */
   worker?: RpcWorker;
   conns: Connections;
+  /** The local cloud's endpoint (AWS SDK `endpoint`, CLI `--endpoint-url`), when IASQL_LOCAL_CLOUD is on. */
+  localCloud?: { endpoint: string };
   /** The default database created on this start, if it was the first start. */
   firstDatabase?: CreatedDatabase;
   /** File holding the first database's connection string (0600), when there is one. */
@@ -45,8 +48,9 @@ export interface Engine {
 export const firstDatabaseUrlFile = (home: string, name: string) => path.join(home, 'databases', `${name}.url`);
 
 /**
- * Starts everything in order: the module registry (refusing invalid modules), Postgres (embedded
- * unless DATABASE_URL), the metadata database and its migrations, the rpc queue, recovery of
+ * Starts everything in order: the module registry (refusing invalid modules), the local cloud
+ * (unless IASQL_LOCAL_CLOUD is off), Postgres (embedded unless DATABASE_URL), the metadata
+ * database and its migrations, the rpc queue, recovery of
  * interrupted creates and rollouts, each managed database's engine SQL and bootstrap modules, the
  * rpc worker, the REST API, and on first start a first managed database. Stops what it started if
  * any step fails.
@@ -62,6 +66,27 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     // Modules first: a broken module stops the start before anything else happens.
     const registry = ModuleRegistry.load([BUILTIN_MODULES_DIR, ...config.modulePath]);
     fs.mkdirSync(config.home, { recursive: true, mode: 0o711 });
+    // Before Postgres: a taken port (another engine's local cloud, or LocalStack, on 4566) then
+    // stops the start with nothing to undo. Stopped last, after the worker whose handlers may use it.
+    let localCloud: Engine['localCloud'];
+    if (config.localCloud !== 'off') {
+      const cloud = await startLocalCloud({
+        dataDir: config.localCloud === 'disk' ? path.join(config.home, 'localcloud') : undefined,
+        port: config.localCloudPort,
+        logger,
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'EADDRINUSE'
+          ? new IasqlError(
+              'port_in_use',
+              `port ${config.localCloudPort} on 127.0.0.1 (local cloud) is already in use; set IASQL_LOCAL_CLOUD_PORT to another port, or IASQL_LOCAL_CLOUD=false`,
+              500,
+              { cause: err },
+            )
+          : err;
+      });
+      cleanups.push(() => cloud.stop());
+      localCloud = { endpoint: cloud.endpoint };
+    }
     let adminUrl: string;
     let embedded = false;
     if (config.databaseUrl) {
@@ -121,7 +146,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${port}`;
 
     const { firstDatabase, urlFile } = await ensureFirstDatabase(config, databases, logger);
-    logger.info({ api: apiUrl, embedded }, 'engine started');
+    logger.info({ api: apiUrl, embedded, localCloud: localCloud?.endpoint }, 'engine started');
     return {
       apiUrl,
       postgres: { ...conns.endpoint, embedded },
@@ -132,6 +157,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       rollouts,
       worker,
       conns,
+      localCloud,
       firstDatabase,
       firstDatabaseUrlFile: urlFile,
       stop: async () => {

@@ -12,4 +12,15 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ LOG_FORMAT: '' }).logFormat).toBe('auto');
     expect(() => loadConfig({ LOG_FORMAT: 'xml' })).toThrow('LOG_FORMAT: LOG_FORMAT must be auto, json or pretty');
   });
+
+  test('IASQL_LOCAL_CLOUD: on by default without DATABASE_URL, off with it; true, false and memory force it', () => {
+    const url = 'postgres://u:p@h/db';
+    expect(loadConfig({})).toMatchObject({ localCloud: 'disk', localCloudPort: 4566 });
+    expect(loadConfig({ DATABASE_URL: '' }).localCloud).toBe('disk');
+    expect(loadConfig({ DATABASE_URL: url }).localCloud).toBe('off');
+    expect(loadConfig({ DATABASE_URL: url, IASQL_LOCAL_CLOUD: 'true' }).localCloud).toBe('disk');
+    expect(loadConfig({ IASQL_LOCAL_CLOUD: 'false' }).localCloud).toBe('off');
+    expect(loadConfig({ IASQL_LOCAL_CLOUD: 'memory', IASQL_LOCAL_CLOUD_PORT: '0' })).toMatchObject({ localCloud: 'memory', localCloudPort: 0 });
+    expect(() => loadConfig({ IASQL_LOCAL_CLOUD: 'on' })).toThrow('IASQL_LOCAL_CLOUD: IASQL_LOCAL_CLOUD must be true, false or memory');
+  });
 });

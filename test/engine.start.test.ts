@@ -6,12 +6,21 @@ import { tryConnect, withClient } from './support/engine';
 import { spawn } from 'node:child_process';
 import { CLI, spawnStart, StartedEngine } from './support/cli';
 import { freePort } from './support/free-port';
+import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 // The new user's path: `iasql start` with no DATABASE_URL starts its own Postgres under IASQL_HOME.
 let home: string;
 let env: NodeJS.ProcessEnv;
 let running: StartedEngine | undefined;
 
+const clients: DynamoDBClient[] = [];
+const dynamo = () => {
+  const c = new DynamoDBClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${env.IASQL_LOCAL_CLOUD_PORT}`, credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
+  clients.push(c);
+  return c;
+};
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -26,11 +35,13 @@ beforeAll(async () => {
     IASQL_HOME: home,
     IASQL_API_PORT: String(await freePort()),
     IASQL_PG_PORT: String(await freePort()),
+    IASQL_LOCAL_CLOUD_PORT: String(await freePort()),
     IASQL_ADMIN_TOKEN: '',
     LOG_LEVEL: 'info',
   };
 });
 afterAll(async () => {
+  clients.forEach((c) => c.destroy());
   if (running && running.child.exitCode === null) {
     running.child.kill('SIGINT');
     await running.exited;
@@ -49,6 +60,9 @@ describe('iasql start on the embedded Postgres', () => {
     expect(lines[lines.length - 1]).toBe(`iasql ready api=http://127.0.0.1:${env.IASQL_API_PORT} postgres=127.0.0.1:${env.IASQL_PG_PORT}`);
     expect(out).toContain(`Admin token   ${home}/admin-token   (mode 0600)`);
     expect(out).toContain(`Connect       psql "$(cat ${home}/databases/iasql.url)"`);
+    // Without DATABASE_URL the local cloud is on.
+    expect(out).toContain(`Local cloud   http://127.0.0.1:${env.IASQL_LOCAL_CLOUD_PORT}  (DynamoDB; any access key works)`);
+    await dynamo().send(new CreateTableCommand({ TableName: 'kept', BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
     expect(fs.statSync(path.join(home, 'admin-token')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(home, 'databases', 'iasql.url')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(home, 'pg-password')).mode & 0o777).toBe(0o600);
@@ -64,16 +78,18 @@ describe('iasql start on the embedded Postgres', () => {
     expect(((await res.json()) as any).databases.map((d: { name: string }) => d.name)).toEqual(['iasql']);
   });
 
-  test('Ctrl-C (SIGINT) stops the API and the embedded Postgres, exit code 0', async () => {
+  test('Ctrl-C (SIGINT) stops the API, the embedded Postgres and the local cloud, exit code 0', async () => {
     running!.child.kill('SIGINT');
     expect(await running!.exited).toBe(0);
     expect(await portOpen(Number(env.IASQL_API_PORT))).toBe(false);
     expect(await portOpen(Number(env.IASQL_PG_PORT))).toBe(false);
+    expect(await portOpen(Number(env.IASQL_LOCAL_CLOUD_PORT))).toBe(false);
   });
 
-  test('restart finds every database and row as it was, same token, no second first database', async () => {
+  test('restart finds every database, row and local cloud table as it was, same token, no second first database', async () => {
     running = await spawnStart(env);
     expect(fs.readFileSync(path.join(home, 'admin-token'), 'utf8').trim()).toBe(token);
+    expect((await dynamo().send(new ListTablesCommand({}))).TableNames).toEqual(['kept']);
     const rows = await withClient(url, (c) => c.query('select v from kept'));
     expect(rows.rows).toEqual([{ v: 'before restart' }]);
     const res = await fetch(`http://127.0.0.1:${env.IASQL_API_PORT}/v1/databases`, { headers: { authorization: `Bearer ${token}` } });
@@ -89,12 +105,13 @@ describe('iasql start on the embedded Postgres', () => {
     const rows = await withClient(url, (c) => c.query('select v from kept order by v'));
     expect(rows.rows).toEqual([{ v: 'before kill' }, { v: 'before restart' }]);
     expect(await tryConnect(url)).toBe('connected');
+    expect((await dynamo().send(new ListTablesCommand({}))).TableNames).toEqual(['kept']);
   });
 
   test('a second engine on the same API port fails with a message naming the variable to change', async () => {
     const clashHome = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-clash-'));
     const pgPort = await freePort();
-    const clash = await spawnStart({ ...env, IASQL_HOME: clashHome, IASQL_PG_PORT: String(pgPort) }).catch((e: Error) => e.message);
+    const clash = await spawnStart({ ...env, IASQL_HOME: clashHome, IASQL_PG_PORT: String(pgPort), IASQL_LOCAL_CLOUD_PORT: '0' }).catch((e: Error) => e.message);
     fs.rmSync(clashHome, { recursive: true, force: true });
     // It stopped the embedded Postgres it had started.
     expect(await portOpen(pgPort)).toBe(false);
@@ -107,7 +124,7 @@ describe('Ctrl-C during start-up', () => {
     const home2 = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-ctrlc-'));
     const pgPort = await freePort();
     const child = spawn(process.execPath, [CLI, 'start'], {
-      env: { ...process.env, ...env, IASQL_HOME: home2, IASQL_PG_PORT: String(pgPort), IASQL_API_PORT: String(await freePort()) },
+      env: { ...process.env, ...env, IASQL_HOME: home2, IASQL_PG_PORT: String(pgPort), IASQL_API_PORT: String(await freePort()), IASQL_LOCAL_CLOUD_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let err = '';

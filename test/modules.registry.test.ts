@@ -179,6 +179,8 @@ describe('the engine refuses to start on invalid modules', () => {
     workerConcurrency: 0,
     rpcHistoryDays: 30,
     rpcHistoryMax: 10000,
+    localCloud: 'memory',
+    localCloudPort: 0,
     };
     const expected = loadError([caseDir(name)]).message;
     await expect(startEngine(config, createLogger('silent'))).rejects.toMatchObject({ code: 'invalid_modules', message: expected });

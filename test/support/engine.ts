@@ -46,6 +46,9 @@ export async function startTestEngine(overrides: Partial<Config> = {}): Promise<
     workerConcurrency: 4,
     rpcHistoryDays: 30,
     rpcHistoryMax: 10000,
+    // Each test engine has its own, on a free port, keeping nothing.
+    localCloud: 'memory',
+    localCloudPort: 0,
     ...overrides,
   };
   let logText = '';

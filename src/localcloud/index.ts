@@ -1,0 +1,2 @@
+export { startLocalCloud, type LocalCloud, type LocalCloudOptions } from './server';
+export { LOCAL_ACCOUNT_ID } from './dynamodb';

@@ -1,0 +1,41 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CredentialScope } from './credential-scope';
+
+/** One emulated AWS service behind the local cloud's endpoint, chosen by the signing name of a request. */
+export interface LocalService {
+  /** Answers one request; `body` is the whole request body, already read. */
+  handle(req: IncomingMessage, body: Buffer, res: ServerResponse, scope: CredentialScope): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Answers with an error in the shape the client's protocol reads, so SDKs and the CLI show the
+ * message as the error: XML `<ErrorResponse>` for query-protocol requests (form-encoded bodies:
+ * IAM, STS, ...), otherwise JSON with `__type` and `message` (and `x-amzn-ErrorType` for REST-JSON
+ * clients such as Lambda's).
+ */
+export function sendAwsError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  type: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const query = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+  const body = query
+    ? `<ErrorResponse><Error><Type>Sender</Type><Code>${type}</Code><Message>${escapeXml(message)}</Message></Error></ErrorResponse>`
+    : JSON.stringify({ __type: type, message, ...extra });
+  res.writeHead(status, {
+    'content-type': query ? 'text/xml' : 'application/x-amz-json-1.0',
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-errortype': type,
+  });
+  res.end(body);
+}
+
+const escapeXml = (s: string) => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);

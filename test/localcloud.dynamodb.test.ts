@@ -1,0 +1,241 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  ListTablesCommand,
+  PutItemCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateTableCommand,
+  waitUntilTableExists,
+  waitUntilTableNotExists,
+} from '@aws-sdk/client-dynamodb';
+import { startLocalCloud, type LocalCloud } from '../src/localcloud';
+import { createLogger } from '../src/logger';
+
+// The SDK warns once per process that its 2027 releases need Node 22 (see platform notes).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const logger = createLogger('silent');
+const clients: DynamoDBClient[] = [];
+/** The real AWS SDK, pointed at the local cloud, with a made-up key. */
+function dynamo(cloud: LocalCloud, region = 'us-east-1') {
+  const client = new DynamoDBClient({ region, endpoint: cloud.endpoint, credentials: { accessKeyId: 'AKIALOCAL', secretAccessKey: 'anything' } });
+  clients.push(client);
+  return client;
+}
+afterAll(() => clients.forEach((c) => c.destroy()));
+
+const onDemand = (name: string): CreateTableCommandInput => ({
+  TableName: name,
+  BillingMode: 'PAY_PER_REQUEST',
+  AttributeDefinitions: [
+    { AttributeName: 'pk', AttributeType: 'S' },
+    { AttributeName: 'sk', AttributeType: 'N' },
+  ],
+  KeySchema: [
+    { AttributeName: 'pk', KeyType: 'HASH' },
+    { AttributeName: 'sk', KeyType: 'RANGE' },
+  ],
+});
+const provisioned = (name: string, read = 5, write = 5): CreateTableCommandInput => ({
+  TableName: name,
+  BillingMode: 'PROVISIONED',
+  ProvisionedThroughput: { ReadCapacityUnits: read, WriteCapacityUnits: write },
+  AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+  KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+});
+const waiter = (client: DynamoDBClient) => ({ client, maxWaitTime: 10, minDelay: 1, maxDelay: 1 });
+
+describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => {
+  let cloud: LocalCloud;
+  let ddb: DynamoDBClient;
+  beforeAll(async () => {
+    cloud = await startLocalCloud({ port: 0, logger });
+    ddb = dynamo(cloud);
+  });
+  afterAll(() => cloud.stop());
+
+  test('the endpoint is http on 127.0.0.1', () => {
+    expect(cloud.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  test('CreateTable on demand: ACTIVE at once, the waiter agrees, DescribeTable has the regional ARN', async () => {
+    const created = await ddb.send(new CreateTableCommand(onDemand('orders')));
+    expect(created.TableDescription).toMatchObject({ TableName: 'orders', BillingModeSummary: { BillingMode: 'PAY_PER_REQUEST' } });
+    expect((await waitUntilTableExists(waiter(ddb), { TableName: 'orders' })).state).toBe('SUCCESS');
+    const { Table } = await ddb.send(new DescribeTableCommand({ TableName: 'orders' }));
+    expect(Table).toMatchObject({
+      TableName: 'orders',
+      TableStatus: 'ACTIVE',
+      TableArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/orders',
+      KeySchema: onDemand('orders').KeySchema,
+      BillingModeSummary: { BillingMode: 'PAY_PER_REQUEST' },
+      ProvisionedThroughput: { ReadCapacityUnits: 0, WriteCapacityUnits: 0 },
+    });
+  });
+
+  test('CreateTable provisioned keeps the throughput', async () => {
+    await ddb.send(new CreateTableCommand(provisioned('sessions', 3, 2)));
+    const { Table } = await ddb.send(new DescribeTableCommand({ TableName: 'sessions' }));
+    expect(Table?.TableStatus).toBe('ACTIVE');
+    expect(Table?.ProvisionedThroughput).toMatchObject({ ReadCapacityUnits: 3, WriteCapacityUnits: 2 });
+    // Same as AWS: a second CreateTable of the name is refused.
+    await expect(ddb.send(new CreateTableCommand(provisioned('sessions')))).rejects.toMatchObject({ name: 'ResourceInUseException' });
+  });
+
+  test('PutItem, GetItem, Query and Scan', async () => {
+    for (const [pk, sk, amount] of [['alice', 1, 10], ['alice', 2, 25], ['bob', 1, 7]] as const) {
+      await ddb.send(new PutItemCommand({ TableName: 'orders', Item: { pk: { S: pk }, sk: { N: String(sk) }, amount: { N: String(amount) } } }));
+    }
+    const got = await ddb.send(new GetItemCommand({ TableName: 'orders', Key: { pk: { S: 'alice' }, sk: { N: '2' } } }));
+    expect(got.Item).toEqual({ pk: { S: 'alice' }, sk: { N: '2' }, amount: { N: '25' } });
+    const query = await ddb.send(
+      new QueryCommand({
+        TableName: 'orders',
+        KeyConditionExpression: 'pk = :pk AND sk >= :from',
+        ExpressionAttributeValues: { ':pk': { S: 'alice' }, ':from': { N: '1' } },
+        ScanIndexForward: false,
+      }),
+    );
+    expect(query.Items?.map((i) => i.sk.N)).toEqual(['2', '1']);
+    const scan = await ddb.send(new ScanCommand({ TableName: 'orders', FilterExpression: 'amount < :t', ExpressionAttributeValues: { ':t': { N: '20' } } }));
+    expect(scan.Items?.map((i) => `${i.pk.S}/${i.sk.N}`).sort()).toEqual(['alice/1', 'bob/1']);
+    expect(scan.ScannedCount).toBe(3);
+  });
+
+  test('UpdateTable: provisioned throughput, then billing mode both ways', async () => {
+    await ddb.send(new UpdateTableCommand({ TableName: 'sessions', ProvisionedThroughput: { ReadCapacityUnits: 8, WriteCapacityUnits: 4 } }));
+    let { Table } = await ddb.send(new DescribeTableCommand({ TableName: 'sessions' }));
+    expect(Table).toMatchObject({ TableStatus: 'ACTIVE', ProvisionedThroughput: { ReadCapacityUnits: 8, WriteCapacityUnits: 4 } });
+
+    await ddb.send(new UpdateTableCommand({ TableName: 'sessions', BillingMode: 'PAY_PER_REQUEST' }));
+    ({ Table } = await ddb.send(new DescribeTableCommand({ TableName: 'sessions' })));
+    expect(Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+
+    await ddb.send(
+      new UpdateTableCommand({ TableName: 'sessions', BillingMode: 'PROVISIONED', ProvisionedThroughput: { ReadCapacityUnits: 1, WriteCapacityUnits: 1 } }),
+    );
+    ({ Table } = await ddb.send(new DescribeTableCommand({ TableName: 'sessions' })));
+    expect(Table).toMatchObject({ BillingModeSummary: { BillingMode: 'PROVISIONED' }, ProvisionedThroughput: { ReadCapacityUnits: 1, WriteCapacityUnits: 1 } });
+  });
+
+  test('tables are regional: not listed in another region; one name in two regions is two tables', async () => {
+    const west = dynamo(cloud, 'us-west-2');
+    expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual(['orders', 'sessions']);
+    expect((await west.send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    await expect(west.send(new DescribeTableCommand({ TableName: 'orders' }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+
+    // The same name in us-west-2: its own table, its own ARN, its own items.
+    await west.send(new CreateTableCommand(onDemand('orders')));
+    expect((await west.send(new DescribeTableCommand({ TableName: 'orders' }))).Table?.TableArn).toBe('arn:aws:dynamodb:us-west-2:000000000000:table/orders');
+    expect((await west.send(new ScanCommand({ TableName: 'orders' }))).Count).toBe(0);
+    expect((await ddb.send(new ScanCommand({ TableName: 'orders' }))).Count).toBe(3);
+
+    // Deleting one leaves the other.
+    await west.send(new DeleteTableCommand({ TableName: 'orders' }));
+    expect((await waitUntilTableNotExists(waiter(west), { TableName: 'orders' })).state).toBe('SUCCESS');
+    expect((await ddb.send(new DescribeTableCommand({ TableName: 'orders' }))).Table?.TableStatus).toBe('ACTIVE');
+  });
+
+  test('DeleteTable, and waitUntilTableNotExists', async () => {
+    await ddb.send(new DeleteTableCommand({ TableName: 'sessions' }));
+    expect((await waitUntilTableNotExists(waiter(ddb), { TableName: 'sessions' })).state).toBe('SUCCESS');
+    expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual(['orders']);
+    await expect(ddb.send(new DeleteTableCommand({ TableName: 'sessions' }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+
+  test('a service it does not emulate gets an error naming the ones it does', async () => {
+    const res = await fetch(cloud.endpoint + '/2015-03-31/functions/', {
+      headers: {
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKIALOCAL/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=00',
+        'x-amz-date': '20260101T000000Z',
+      },
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('x-amzn-errortype')).toBe('UnsupportedServiceException');
+    expect(await res.json()).toEqual({
+      __type: 'UnsupportedServiceException',
+      message: "the iasql local cloud does not emulate the 'lambda' service; it emulates: dynamodb",
+      supportedServices: ['dynamodb'],
+    });
+  });
+
+  test('an unsigned request is told how requests are routed; GET / says what is served', async () => {
+    const res = await fetch(cloud.endpoint, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { message: string }).message).toContain('routes each request by its SigV4 credential scope');
+    expect(await (await fetch(cloud.endpoint)).json()).toEqual({ localCloud: 'iasql', services: ['dynamodb'] });
+  });
+});
+
+describe('DynamoDB data on disk', () => {
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-localcloud-'));
+  });
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  test('tables and items survive a stop and a start, each region in its own directory', async () => {
+    let cloud = await startLocalCloud({ port: 0, dataDir, logger });
+    await dynamo(cloud).send(new CreateTableCommand(provisioned('kept')));
+    await dynamo(cloud).send(new PutItemCommand({ TableName: 'kept', Item: { id: { S: 'a' }, v: { S: 'before stop' } } }));
+    await dynamo(cloud, 'eu-west-1').send(new CreateTableCommand(onDemand('elsewhere')));
+    await cloud.stop();
+    expect(fs.readdirSync(path.join(dataDir, 'dynamodb')).sort()).toEqual(['eu-west-1', 'us-east-1']);
+
+    cloud = await startLocalCloud({ port: 0, dataDir, logger });
+    try {
+      expect((await dynamo(cloud).send(new ListTablesCommand({}))).TableNames).toEqual(['kept']);
+      expect((await dynamo(cloud, 'eu-west-1').send(new ListTablesCommand({}))).TableNames).toEqual(['elsewhere']);
+      const got = await dynamo(cloud).send(new GetItemCommand({ TableName: 'kept', Key: { id: { S: 'a' } } }));
+      expect(got.Item?.v).toEqual({ S: 'before stop' });
+      expect((await dynamo(cloud).send(new DescribeTableCommand({ TableName: 'kept' }))).Table?.TableStatus).toBe('ACTIVE');
+    } finally {
+      await cloud.stop();
+    }
+  });
+
+  test('without a dataDir nothing is kept', async () => {
+    let cloud = await startLocalCloud({ port: 0, logger });
+    await dynamo(cloud).send(new CreateTableCommand(provisioned('gone')));
+    await cloud.stop();
+    cloud = await startLocalCloud({ port: 0, logger });
+    expect((await dynamo(cloud).send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    await cloud.stop();
+  });
+});
+
+describe('the AWS CLI against the local cloud', () => {
+  test('aws dynamodb list-tables --endpoint-url sees a table made through the SDK', async () => {
+    const cloud = await startLocalCloud({ port: 0, logger });
+    try {
+      await dynamo(cloud).send(new CreateTableCommand(onDemand('from_sdk')));
+      // Dummy credentials, and no profile or config of the machine's user in the way.
+      const env = {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
+        AWS_ACCESS_KEY_ID: 'AKIALOCAL',
+        AWS_SECRET_ACCESS_KEY: 'anything',
+        AWS_CONFIG_FILE: path.join(os.tmpdir(), 'iasql-no-aws-config'),
+        AWS_SHARED_CREDENTIALS_FILE: path.join(os.tmpdir(), 'iasql-no-aws-credentials'),
+        AWS_PAGER: '',
+      };
+      const { stdout } = await promisify(execFile)(
+        'aws',
+        ['dynamodb', 'list-tables', '--endpoint-url', cloud.endpoint, '--region', 'us-east-1', '--output', 'json'],
+        { env, timeout: 30_000 },
+      );
+      expect(JSON.parse(stdout)).toEqual({ TableNames: ['from_sdk'] });
+    } finally {
+      await cloud.stop();
+    }
+  });
+});
