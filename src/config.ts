@@ -35,6 +35,8 @@ export interface Config {
   rpcHistoryDays: number;
   /** IASQL_RPC_HISTORY_MAX, default 10000: at most this many iasql_rpc rows per database. */
   rpcHistoryMax: number;
+  /** IASQL_COMMIT_CONCURRENCY, default 10: cloud operations a commit runs at once per service and region. */
+  commitConcurrency?: number;
   /**
    * IASQL_LOCAL_CLOUD: true, false or memory; default true without DATABASE_URL, false with it.
    * The local cloud (DynamoDB, for now) on 127.0.0.1, its data under `<home>/localcloud`
@@ -82,6 +84,7 @@ const envSchema = z.object({
   IASQL_WORKER_CONCURRENCY: count('IASQL_WORKER_CONCURRENCY', 10, 0),
   IASQL_RPC_HISTORY_DAYS: count('IASQL_RPC_HISTORY_DAYS', 30, 1),
   IASQL_RPC_HISTORY_MAX: count('IASQL_RPC_HISTORY_MAX', 10000, 1),
+  IASQL_COMMIT_CONCURRENCY: count('IASQL_COMMIT_CONCURRENCY', 10, 1),
   IASQL_LOCAL_CLOUD: z.enum(['true', 'false', 'memory'], { error: 'IASQL_LOCAL_CLOUD must be true, false or memory' }).optional(),
   IASQL_LOCAL_CLOUD_PORT: port('IASQL_LOCAL_CLOUD_PORT', 4566),
 });
@@ -112,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: e.IASQL_WORKER_CONCURRENCY,
     rpcHistoryDays: e.IASQL_RPC_HISTORY_DAYS,
     rpcHistoryMax: e.IASQL_RPC_HISTORY_MAX,
+    commitConcurrency: e.IASQL_COMMIT_CONCURRENCY,
     // The first-try setup (embedded Postgres) gets a cloud to talk to; a server setup opts in.
     localCloud: ({ true: 'disk', false: 'off', memory: 'memory' } as const)[e.IASQL_LOCAL_CLOUD ?? (e.DATABASE_URL ? 'false' : 'true')],
     localCloudPort: e.IASQL_LOCAL_CLOUD_PORT,

@@ -36,6 +36,7 @@ describe('regions', () => {
 
 describe('the secret key', () => {
   test('is in no result, audit row, replayed SQL, error or log line', async () => {
+    await c.query('delete from aws_credentials'); // the local cloud's throw-away key, put there on install
     await c.query(`insert into aws_credentials (access_key_id, secret_access_key) values ('AKIAEXAMPLE', $1)`, [SECRET]);
     expect(await rows('select access_key_id, secret_access_key from aws_credentials')).toEqual([{ access_key_id: 'AKIAEXAMPLE', secret_access_key: '********' }]);
     // Stored where the engine reads it and the tenant cannot.
