@@ -6,9 +6,9 @@ import { startTemporaryPostgres } from '../src/postgres/embedded';
 import { freePorts } from './ports';
 
 /** An engine in this process, on a throw-away Postgres, with the benchmark modules loaded. */
-export async function benchEngine() {
+export async function benchEngine(overrides: Partial<Config> = {}) {
   const [pgPort] = await freePorts(1);
-  const logger = createLogger('warn');
+  const logger = createLogger(process.env.BENCH_LOG_LEVEL || 'warn');
   const pg = await startTemporaryPostgres(pgPort, logger);
   const config: Config = {
     databaseUrl: pg.adminUrl,
@@ -26,6 +26,7 @@ export async function benchEngine() {
     rpcHistoryMax: 10000,
     localCloud: 'off',
     localCloudPort: 0,
+    ...overrides,
   };
   const engine = await startEngine(config, logger);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of the REST API

@@ -23,17 +23,27 @@ export interface DynamoRow extends Row {
   region: string;
 }
 
+/** From this many tables of one region in a plan, one ListTables replaces a DescribeTable per missing table. */
+const LIST_THRESHOLD = 20;
+
 const account = (ctx: CloudContext) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
-// One client per region for the life of a context (a commit, a sync): connections are reused.
-const clients = new WeakMap<object, Map<string, Promise<DynamoDBClient>>>();
-export function dynamo(ctx: CloudContext, region: string): Promise<DynamoDBClient> {
-  let byRegion = clients.get(ctx.dependencies);
-  if (!byRegion) clients.set(ctx.dependencies, (byRegion = new Map()));
-  let client = byRegion.get(region);
+// Clients are kept across commits, per credentials, endpoint and region, so connections (keep-alive)
+// are reused; a new key or endpoint gets a new client. Bounded: the oldest goes first.
+const clients = new Map<string, DynamoDBClient>();
+const MAX_CLIENTS = 64;
+export async function dynamo(ctx: CloudContext, region: string): Promise<DynamoDBClient> {
+  const config = await account(ctx).clientConfig(region);
+  const key = JSON.stringify([config.region, config.endpoint ?? null, config.credentials.accessKeyId, config.credentials.secretAccessKey, config.credentials.sessionToken ?? null]);
+  let client = clients.get(key);
   if (!client) {
-    client = account(ctx).clientConfig(region).then((config) => new DynamoDBClient(config));
-    byRegion.set(region, client);
+    if (clients.size >= MAX_CLIENTS) {
+      const [oldest, c] = clients.entries().next().value as [string, DynamoDBClient];
+      clients.delete(oldest);
+      c.destroy();
+    }
+    client = new DynamoDBClient(config);
+    clients.set(key, client);
   }
   return client;
 }
@@ -103,6 +113,27 @@ export const dynamoTable: CloudEntity<DynamoRow> = {
 
   read: (ctx, id) => describe(ctx, id.table_name, id.region),
 
+  // Many tables of one region (a commit creating 200): one ListTables finds which exist, and only
+  // those are described. Few: describe each (listing would cost more than it saves).
+  async readMany(ctx, ids) {
+    const byRegion = new Map<string, DynamoRow[]>();
+    for (const id of ids) byRegion.set(id.region, [...(byRegion.get(id.region) ?? []), id]);
+    const found = new Map<string, DynamoRow | undefined>();
+    await Promise.all(
+      [...byRegion].map(async ([region, list]) => {
+        let candidates = list;
+        if (list.length >= LIST_THRESHOLD) {
+          const names = new Set<string>();
+          for await (const page of paginateListTables({ client: await dynamo(ctx, region) }, {})) for (const n of page.TableNames ?? []) names.add(n);
+          candidates = list.filter((id) => names.has(id.table_name));
+        }
+        const rows = await pool(candidates, 10, (id) => describe(ctx, id.table_name, region));
+        candidates.forEach((id, i) => found.set(`${id.table_name}|${region}`, rows[i]));
+      }),
+    );
+    return ids.map((id) => found.get(`${id.table_name}|${id.region}`));
+  },
+
   async readAll(ctx) {
     if (!(await account(ctx).configured())) return null; // no credentials yet: nothing to import
     const regions = await account(ctx).enabledRegions();
@@ -131,8 +162,10 @@ export const dynamoTable: CloudEntity<DynamoRow> = {
       }),
       { abortSignal: ctx.signal as never },
     );
-    await waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
-    return (await describe(ctx, row.table_name, row.region))!;
+    // The waiter's last DescribeTable is the table as it is now: no need to ask again.
+    const done = await waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
+    const table = (done.reason as { Table?: TableDescription } | undefined)?.Table;
+    return table ? toRow(table, row.region) : (await describe(ctx, row.table_name, row.region))!;
   },
 
   async update(ctx, row, cloud) {

@@ -110,6 +110,7 @@ export class ChangeSets {
           this.c.query(`update iasql_change_set set progress = $2 where id = $1`, [open.id, JSON.stringify(p)]).catch(() => undefined);
         }
       };
+      const planned_at = performance.now();
       const outcome = await runTasks(
         plan.operations.map((op) => ({ key: op.key, bucket: this.bucket(op), dependsOn: deps.get(op.key)!, run: () => this.apply(op) })),
         () => this.options.concurrency,
@@ -117,13 +118,13 @@ export class ChangeSets {
       );
       const results = new Map(outcome.done.map((d) => [d.key, d.result]));
 
+      const applied_at = performance.now();
       if (outcome.failed.length === 0) {
         await this.transaction('commit', async () => {
-          for (const op of plan.operations) {
-            const result = results.get(op.key);
-            if (result && op.action !== 'delete') await this.writeBack(op.bound, op.touched.rowId, result);
-          }
-          for (const u of plan.unchanged) await this.writeBack(u.bound, u.touched.rowId, u.cloud);
+          await this.writeBack([
+            ...plan.operations.filter((op) => op.action !== 'delete' && results.get(op.key)).map((op) => ({ bound: op.bound, rowId: op.touched.rowId, cloud: results.get(op.key)! })),
+            ...plan.unchanged.map((u) => ({ bound: u.bound, rowId: u.touched.rowId, cloud: u.cloud })),
+          ]);
           await this.c.query(`update iasql_change_set set status = 'committed', closed_at = now(), result = $2, progress = $3 where id = $1`, [
             open.id,
             JSON.stringify(planned),
@@ -131,7 +132,11 @@ export class ChangeSets {
           ]);
           await this.audit('COMMIT', message, { change_set: open.id, operations: planned.length });
         });
-        this.logger.info({ database: this.database, changeSet: open.id, operations: planned.length, ms: Math.round(performance.now() - started) }, 'commit applied');
+        const ms = (a: number, b: number) => Math.round(b - a);
+        this.logger.info(
+          { database: this.database, changeSet: open.id, operations: planned.length, ms: ms(started, performance.now()), planMs: ms(started, planned_at), applyMs: ms(planned_at, applied_at), writeBackMs: ms(applied_at, performance.now()) },
+          'commit applied',
+        );
         return planned;
       }
 
@@ -310,10 +315,22 @@ export class ChangeSets {
     return { action: op.action, table: op.bound.entity.table, resource: op.description, code: e?.name && e.name !== 'Error' ? e.name : (e?.code ?? 'Error'), message: e?.message ?? String(err) };
   }
 
-  /** Writes the cloud-owned columns of a row from the cloud's view. */
-  private async writeBack(b: BoundEntity, rowId: number, cloud: Row) {
-    const cols = (b.entity.cloudColumns ?? []).filter((c) => c in cloud);
-    if (cols.length) await this.c.query(updateSql(b.entity.table, cols), [rowJson(cloud), rowId]);
+  /** Writes the cloud-owned columns of rows from the cloud's view: one statement per table. */
+  private async writeBack(items: Array<{ bound: BoundEntity; rowId: number; cloud: Row }>) {
+    const byTable = new Map<string, typeof items>();
+    for (const it of items) byTable.set(it.bound.entity.table, [...(byTable.get(it.bound.entity.table) ?? []), it]);
+    for (const [table, list] of byTable) {
+      const cols = list[0].bound.entity.cloudColumns ?? [];
+      if (cols.length === 0) continue;
+      // The cloud's view is the truth for these columns (a user's edit of an ARN is undone).
+      const data = list.map((it) => ({ ...Object.fromEntries(cols.map((c) => [c, it.cloud[c] ?? null])), id: it.rowId }));
+      const t = ident(table);
+      await this.c.query(
+        `update ${t} as t set ${cols.map((c) => `${ident(c)} = r.${ident(c)}`).join(', ')}
+         from jsonb_populate_recordset(null::${t}, $1::jsonb) r where t.id = r.id`,
+        [rowJson(data as unknown as Row)],
+      );
+    }
   }
 
   /** After a failed commit: the cloud rows the change set touched go back to how they were before it. */

@@ -76,42 +76,74 @@ export async function planChanges(touched: Touched[], entities: Map<string, Boun
   const plan: Plan = { operations: [], unchanged: [], touched };
   let n = 0;
   const add = (op: Omit<Operation, 'key'>) => plan.operations.push({ ...op, key: `op${++n}` });
-  await Promise.all(
-    touched.map(async (t) => {
-      const bound = entities.get(t.table);
-      if (!bound) return;
-      const { entity, ctx } = bound;
-      const { before, after } = t;
-      const idBefore = before ? identity(entity, before) : undefined;
-      const idAfter = after ? identity(entity, after) : undefined;
-      const cloudAt = (row: Row) => read(bound, () => entity.read(ctx, idOf(entity, row)));
-      const [cloudBefore, cloudAfter] = await Promise.all([
-        before && after && idBefore !== idAfter ? cloudAt(before) : undefined,
-        after ? cloudAt(after) : before ? cloudAt(before) : undefined,
-      ]);
-      if (!after) {
-        // Deleted row: delete the resource if the cloud still has it.
-        if (cloudAfter) add({ action: 'delete', bound, touched: t, target: null, cloud: cloudAfter, description: idBefore! });
-        return;
-      }
-      if (before && idBefore !== idAfter && cloudBefore) {
-        // Renamed or moved: the old resource goes.
-        add({ action: 'delete', bound, touched: t, target: null, cloud: cloudBefore, description: idBefore! });
-      }
-      if (!cloudAfter) {
-        add({ action: 'create', bound, touched: t, target: after, cloud: null, description: idAfter! });
-      } else if (!matches(entity, after, cloudAfter)) {
-        const action = entity.needsReplace?.(after, cloudAfter) ? 'replace' : 'update';
-        add({ action, bound, touched: t, target: after, cloud: cloudAfter, description: idAfter! });
-      } else {
-        plan.unchanged.push({ bound, touched: t, cloud: cloudAfter });
-      }
-    }),
-  );
+  // First what must be read: each resource once, at its old identity too when it changed.
+  const wanted = new Map<BoundEntity, Map<string, Row>>();
+  const want = (bound: BoundEntity, row: Row | null) => {
+    if (!row) return;
+    if (!wanted.has(bound)) wanted.set(bound, new Map());
+    wanted.get(bound)!.set(identity(bound.entity, row), idOf(bound.entity, row));
+  };
+  for (const t of touched) {
+    const bound = entities.get(t.table);
+    if (!bound) continue;
+    want(bound, t.after ?? t.before);
+    if (t.before && t.after) want(bound, t.before);
+  }
+  const cloud = await readAll(wanted, read);
+  const at = (bound: BoundEntity, row: Row) => cloud.get(bound)!.get(identity(bound.entity, row));
+
+  for (const t of touched) {
+    const bound = entities.get(t.table);
+    if (!bound) continue;
+    const { entity } = bound;
+    const { before, after } = t;
+    const idBefore = before ? identity(entity, before) : undefined;
+    const idAfter = after ? identity(entity, after) : undefined;
+    if (!after) {
+      // Deleted row: delete the resource if the cloud still has it.
+      const gone = at(bound, before!);
+      if (gone) add({ action: 'delete', bound, touched: t, target: null, cloud: gone, description: idBefore! });
+      continue;
+    }
+    const cloudBefore = before && idBefore !== idAfter ? at(bound, before) : undefined;
+    const cloudAfter = at(bound, after);
+    if (cloudBefore) {
+      // Renamed or moved: the old resource goes.
+      add({ action: 'delete', bound, touched: t, target: null, cloud: cloudBefore, description: idBefore! });
+    }
+    if (!cloudAfter) {
+      add({ action: 'create', bound, touched: t, target: after, cloud: null, description: idAfter! });
+    } else if (!matches(entity, after, cloudAfter)) {
+      const action = entity.needsReplace?.(after, cloudAfter) ? 'replace' : 'update';
+      add({ action, bound, touched: t, target: after, cloud: cloudAfter, description: idAfter! });
+    } else {
+      plan.unchanged.push({ bound, touched: t, cloud: cloudAfter });
+    }
+  }
   // Stable order for people: by table, then id, deletes of a row before its create.
   const rank = { delete: 0, replace: 1, update: 2, create: 3 };
   plan.operations.sort((a, b) => a.bound.entity.table.localeCompare(b.bound.entity.table) || a.touched.rowId - b.touched.rowId || rank[a.action] - rank[b.action]);
   return plan;
+}
+
+/**
+ * Reads the wanted resources: in one `readMany` per entity when the mapper has one (it may batch,
+ * e.g. list instead of describing each), else one `read` each, concurrently. Keyed by identity.
+ */
+async function readAll(wanted: Map<BoundEntity, Map<string, Row>>, read: <T>(bound: BoundEntity, fn: () => Promise<T>) => Promise<T>) {
+  const out = new Map<BoundEntity, Map<string, Row | undefined>>();
+  await Promise.all(
+    [...wanted].map(async ([bound, ids]) => {
+      const keys = [...ids.keys()];
+      const rows = [...ids.values()];
+      const { entity, ctx } = bound;
+      const found = entity.readMany
+        ? await read(bound, () => entity.readMany!(ctx, rows))
+        : await Promise.all(rows.map((id) => read(bound, () => entity.read(ctx, id))));
+      out.set(bound, new Map(keys.map((k, i) => [k, found[i]])));
+    }),
+  );
+  return out;
 }
 
 export function planRows(ops: Operation[]): PlanRow[] {

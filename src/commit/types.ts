@@ -35,6 +35,12 @@ export interface CloudEntity<R extends Row = Row> {
 
   /** The resource named by `id` (its id columns), or undefined when the cloud has none. */
   read(ctx: CloudContext, id: R): Promise<R | undefined>;
+  /**
+   * Optional: several resources at once, in the order asked (undefined where the cloud has none).
+   * Plans use it when given, so a mapper can batch (aws_dynamo lists a region's tables instead of
+   * describing each one that does not exist yet).
+   */
+  readMany?(ctx: CloudContext, ids: R[]): Promise<Array<R | undefined>>;
   /** Every resource the cloud has (in every region the module reads); null when it cannot be read yet (no credentials): nothing is imported. */
   readAll(ctx: CloudContext): Promise<R[] | null>;
   /** Creates the resource; returns it as the cloud has it now (cloud columns filled). */

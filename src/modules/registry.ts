@@ -327,7 +327,7 @@ function checkCloudEntity(at: string, e: CloudEntity, tables: string[], problems
   for (const fn of ['read', 'readAll', 'create', 'update', 'delete'] as const) {
     if (typeof e[fn] !== 'function') problems.push(`${where}: '${fn}' must be a function`);
   }
-  for (const fn of ['needsReplace', 'equals'] as const) {
+  for (const fn of ['needsReplace', 'equals', 'readMany'] as const) {
     if (e[fn] !== undefined && typeof e[fn] !== 'function') problems.push(`${where}: '${fn}' must be a function when given`);
   }
 }
