@@ -66,13 +66,27 @@ export function mount(app: express.Express, routes: readonly AnyRoute[], deps: A
   for (const r of routes) {
     app[r.method](r.path.replace(/\{(\w+)\}/g, ':$1'), async (req: express.Request, res: express.Response) => {
       const body = r.body ? parseBody(r.body, req.body) : undefined;
-      const answer = await r.handler({ body, params: req.params as Record<string, string>, deps }, makeReply);
+      const run = async () => r.handler({ body, params: req.params as Record<string, string>, deps }, makeReply);
+      // A read that met a pooled connection whose backend had just gone (a failover, an operator's
+      // pg_terminate_backend) runs once more on a fresh one: reads are safe to repeat.
+      const attempt = (left: number): Promise<Reply> =>
+        run().catch((err: unknown) => {
+          if (r.method === 'get' && left > 0 && connectionLost(err)) return attempt(left - 1);
+          throw err;
+        });
+      const answer = await attempt(3);
       res.status(answer.status);
       if (answer.headers) res.set(answer.headers);
       if (answer.body === undefined) res.end();
       else res.json(answer.body);
     });
   }
+}
+
+/** Errors of a connection that died under the query (admin shutdown, crash, network), not of the query. */
+export function connectionLost(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return ['57P01', '57P02', '57P03'].includes(e?.code ?? '') || (e?.code ?? '').startsWith('08') || /Connection terminated|connection ended|ECONNRESET/i.test(e?.message ?? '');
 }
 
 /** Parses a JSON body with a schema; any mismatch is a 400 that says what was wrong. */
