@@ -273,6 +273,34 @@ describe('a call no worker takes (no engine runs a worker)', () => {
   });
 });
 
+describe('a call whose key an engine worker holds (its fast path, between lock and claim)', () => {
+  test('is left to that worker, however long it takes: never failed as squatted', async () => {
+    const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES], workerConcurrency: 1 });
+    try {
+      const db = await newDatabase(engine, 'slowpath');
+      await install(engine, db.name, ['fixture_rpc']);
+      const next = await withClient(serverUrl(engine.config.metadataDatabase), async (m) =>
+        Number((await m.query(`select nextval(pg_get_serial_sequence('rpc_call', 'id')) + 1 as n`)).rows[0].n),
+      );
+      // As an engine worker connects: the engine's role, application_name iasql. It never claims.
+      const worker = new Client({ ...engine.conns.settings(db.name), application_name: 'iasql' });
+      await worker.connect();
+      const c = await connect(db.url);
+      try {
+        await worker.query('select pg_advisory_lock($1::bigint)', [next]);
+        await c.query('set iasql.rpc_timeout_ms = 400');
+        // Before: the job gave such a worker 20 ms, then failed the call as squatted by a tenant.
+        expect(await sqlError(c, `select rpc_echo('waits')`)).toMatchObject({ code: 'IQ004' });
+      } finally {
+        await worker.end();
+        await c.end();
+      }
+    } finally {
+      await stopTestEngine(engine);
+    }
+  });
+});
+
 describe('a tenant holding the advisory lock key of a call', () => {
   test('fails that call with a clear error; the worker slot is not stalled', async () => {
     const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES], workerConcurrency: 1 });

@@ -170,14 +170,21 @@ export class RpcWorker {
         [id, call.module],
       );
       held = locked.rows[0].locked;
-      // Another engine's fast path may be between its lock and its claim: give it a moment.
-      for (let i = 0; i < 10 && !held && via === 'job'; i++) {
-        await new Promise((r) => setTimeout(r, 2));
-        if ((await this.status(id)) !== 'queued') return;
-        held = (await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [id])).rows[0].locked;
-      }
       if (!held) {
         if (via === 'notify') return; // someone else has it; the job decides
+        // Held by an engine's worker (this one's fast path, or another engine's, between its lock
+        // and its claim): that one runs the call. Held by anyone else: a tenant session squats
+        // on the key, and the call fails. Asked of Postgres, not guessed from timing.
+        const holder = await client.query<{ engine: boolean }>(
+          `select bool_or(a.usename = current_user and a.application_name = 'iasql') as engine
+           from pg_locks l join pg_stat_activity a on a.pid = l.pid
+           where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+             and l.database = (select oid from pg_database where datname = current_database())
+             and l.classid = ($1::bigint >> 32)::oid and l.objid = ($1::bigint & 4294967295)::oid`,
+          [id],
+        );
+        if (holder.rows[0]?.engine) return;
+        if ((await this.status(id)) !== 'queued') return;
         await this.failQueued(id, {
           sqlstate: RPC_SQLSTATE.handler,
           message: `rpc ${call.module}.${call.method}: another session of database ${call.database} holds the advisory lock ${id}, which this call needs`,
