@@ -1,4 +1,5 @@
 import { commit } from './commit';
+import { lambda } from './lambda';
 import { modules } from './modules';
 import { rpc } from './rpc';
 import { startup } from './startup';
@@ -18,7 +19,7 @@ export interface Benchmark {
   run(runs: number): Promise<Figure[]>;
 }
 
-const BENCHMARKS: Benchmark[] = [startup, modules, rpc, commit];
+const BENCHMARKS: Benchmark[] = [startup, modules, rpc, commit, lambda];
 const DEFAULT_RUNS = 5;
 
 const USAGE = `usage: npm run bench -- [NAME] [--json] [--runs N]

@@ -40,6 +40,12 @@ export interface RpcArgument {
   variadic?: boolean;
   /** Present: the argument is optional, with this default. */
   default?: string | number | boolean | null;
+  /**
+   * Instead of `default`: a call of a function without arguments, evaluated by Postgres when the
+   * caller leaves the argument out, e.g. 'default_aws_region()' (shown as such in \df). A NULL passed
+   * explicitly reaches the handler as null.
+   */
+  defaultSql?: string;
   description?: string;
 }
 

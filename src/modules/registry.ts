@@ -255,7 +255,10 @@ function checkRpc(at: string, method: string, decl: RpcMethod, problems: string[
     if (a.variadic && (a !== decl.args![decl.args!.length - 1] || !a.type.endsWith('[]'))) {
       problems.push(`${at}: only the last argument may be variadic, and it must have an array type`);
     }
-    if ('default' in a) optional = true;
+    if (a.defaultSql !== undefined && !/^[a-z_][a-z0-9_]{0,62}\(\)$/.test(String(a.defaultSql))) {
+      problems.push(`${at}: argument '${a.name}': defaultSql must be a call without arguments, like default_aws_region()`);
+    }
+    if ('default' in a || a.defaultSql !== undefined) optional = true;
     else if (optional) problems.push(`${at}: required argument '${a.name}' follows an optional one`);
   }
   const r = decl.returns as { scalar?: string; table?: Array<{ name: string; type: string }> } | undefined;

@@ -39,7 +39,7 @@ export function checkArguments(where: string, declared: RpcArgument[], given: Re
   for (const a of declared) {
     const v = given[a.name];
     if (v === undefined || v === null) {
-      if (!('default' in a)) throw bad(`argument '${a.name}' is required (got NULL)`);
+      if (!('default' in a) && !a.defaultSql) throw bad(`argument '${a.name}' is required (got NULL)`);
       out[a.name] = v ?? a.default ?? null;
       continue;
     }

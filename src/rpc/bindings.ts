@@ -13,7 +13,9 @@ export const DEFAULT_RPC_TIMEOUT_MS = 60_000;
 export function createRpcFunctions(module: string, rpc: Record<string, RpcMethod>, role: string): string[] {
   return Object.entries(rpc).flatMap(([name, decl]) => {
     const sig = signature(name, decl.args ?? []);
-    const params = (decl.args ?? []).map((a) => `${a.variadic ? 'VARIADIC ' : ''}${ident(a.name)} ${a.type}${'default' in a ? ` DEFAULT ${defaultLiteral(a)}` : ''}`);
+    const params = (decl.args ?? []).map(
+      (a) => `${a.variadic ? 'VARIADIC ' : ''}${ident(a.name)} ${a.type}${a.defaultSql ? ` DEFAULT ${defaultCall(a.defaultSql)}` : 'default' in a ? ` DEFAULT ${defaultLiteral(a)}` : ''}`,
+    );
     const packed = (decl.args ?? []).length
       ? `jsonb_build_object(${(decl.args ?? []).map((a) => `${literal(a.name)}, ${ident(a.name)}`).join(', ')})`
       : `'{}'::jsonb`;
@@ -48,6 +50,14 @@ export function dropRpcFunctions(rpc: Record<string, RpcMethod>): string[] {
 /** The function's identity, e.g. public."resize"(text, integer), as \df shows it. */
 export function signature(name: string, args: RpcArgument[]): string {
   return `public.${ident(name)}(${args.map((a) => a.type).join(', ')})`;
+}
+
+/** A declared default call (checked by the registry: name()) as schema-qualified SQL. */
+export const DEFAULT_CALL = /^([a-z_][a-z0-9_]{0,62})\(\)$/;
+function defaultCall(sql: string): string {
+  const m = DEFAULT_CALL.exec(sql);
+  if (!m) throw new Error(`defaultSql must be a call without arguments, like name(): ${sql.slice(0, 60)}`);
+  return `public.${ident(m[1])}()`;
 }
 
 function defaultLiteral(a: RpcArgument): string {

@@ -1,0 +1,80 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'pg';
+import { benchEngine } from './engine';
+import type { Benchmark, Figure } from './run';
+import { median } from './stats';
+
+const CALLS = 100;
+const TRUST = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
+
+const round = (v: number) => Math.round(v * 100) / 100;
+const fig = (name: string, value: number, unit: string, runs: number): Figure => {
+  process.stderr.write(`  ${name}: ${round(value)} ${unit}\n`);
+  return { name, value: round(value), unit, runs };
+};
+
+/** Median ms of `n` sequential calls of `fn`. */
+async function medianOf(n: number, fn: () => Promise<unknown>): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    samples.push(performance.now() - t0);
+  }
+  return median(samples);
+}
+
+/**
+ * invoke_lambda_function from SQL against the same Invoke straight through the SDK, on a warm
+ * function of the local cloud: the engine's overhead per call.
+ */
+export const lambda: Benchmark = {
+  name: 'lambda',
+  description: `invoke_lambda_function of a warm function vs the same Invoke through the SDK (${CALLS} calls each)`,
+  async run(runs) {
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+    const b = await benchEngine({ localCloud: 'memory' });
+    const sdk = new LambdaClient({ region: 'us-east-1', endpoint: b.engine.localCloud!.endpoint, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+    try {
+      const { name, connectionString } = await b.call('POST', '/v1/databases', { name: 'bench_lambda' });
+      await b.call('POST', `/v1/databases/${name}/modules`, { install: ['aws_lambda'] });
+      const c = new Client({ connectionString });
+      c.on('error', () => undefined);
+      await c.connect();
+      const sqlMs: number[] = [];
+      const sdkMs: number[] = [];
+      try {
+        await c.query('select * from iasql_begin()');
+        await c.query(`insert into iam_role (role_name, assume_role_policy_document) values ('bench', $1)`, [TRUST]);
+        await c.query(
+          `insert into lambda_function (name, handler, runtime, role_name, zip_b64) values ('adder', 'index.handler', 'nodejs20.x', 'bench', lambda_zip($1::jsonb))`,
+          [JSON.stringify({ 'index.js': 'exports.handler = async (e) => ({ total: e.a + e.b })' })],
+        );
+        await c.query(`select * from iasql_commit('bench')`);
+        const viaSql = () => c.query(`select payload from invoke_lambda_function('adder', '{"a": 2, "b": 40}')`);
+        const viaSdk = () => sdk.send(new InvokeCommand({ FunctionName: 'adder', Payload: Buffer.from('{"a": 2, "b": 40}') }));
+        await medianOf(20, viaSql); // warm: the function's instance, pools, dblink, plans
+        await medianOf(20, viaSdk);
+        for (let r = 0; r < runs; r++) {
+          // Alternate which goes first.
+          if (r % 2) sdkMs.push(await medianOf(CALLS, viaSdk));
+          sqlMs.push(await medianOf(CALLS, viaSql));
+          if (!(r % 2)) sdkMs.push(await medianOf(CALLS, viaSdk));
+          process.stderr.write(`  run ${r + 1}/${runs}: SQL ${sqlMs.at(-1)!.toFixed(2)} ms, SDK ${sdkMs.at(-1)!.toFixed(2)} ms\n`);
+        }
+      } finally {
+        await c.end();
+      }
+      return [
+        fig('lambda.invoke_sql_p50', median(sqlMs), 'ms', runs),
+        fig('lambda.invoke_sdk_p50', median(sdkMs), 'ms', runs),
+        fig('lambda.invoke_overhead', median(sqlMs) - median(sdkMs), 'ms', runs),
+        fig('lambda.invoke_sql_vs_sdk', median(sqlMs) / median(sdkMs), 'x', runs),
+      ];
+    } finally {
+      sdk.destroy();
+      await b.stop();
+    }
+  },
+};

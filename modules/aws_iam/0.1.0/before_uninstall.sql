@@ -1,0 +1,2 @@
+DROP TRIGGER iam_role_check ON iam_role;
+DROP FUNCTION iam_role_check();

@@ -1,0 +1,1 @@
+DROP TABLE lambda_function;

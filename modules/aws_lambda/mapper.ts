@@ -1,0 +1,217 @@
+import { GetRoleCommand } from '@aws-sdk/client-iam';
+import {
+  CreateFunctionCommand,
+  DeleteFunctionCommand,
+  FunctionConfiguration,
+  GetFunctionCommand,
+  LambdaClient,
+  ListTagsCommand,
+  paginateListFunctions,
+  Runtime,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateFunctionCodeCommand,
+  UpdateFunctionConfigurationCommand,
+  waitUntilFunctionActiveV2,
+  waitUntilFunctionUpdatedV2,
+} from '@aws-sdk/client-lambda';
+import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
+import { deepEqual } from '../../src/commit/rows';
+import type { AwsAccountExports } from '../aws_account';
+import { iam } from '../aws_iam/mapper';
+
+export interface LambdaRow extends Row {
+  name: string;
+  arn: string | null;
+  version: string;
+  description: string | null;
+  zip_b64: string | null;
+  handler: string | null;
+  runtime: string | null;
+  package_type: 'Zip' | 'Image';
+  architecture: 'x86_64' | 'arm64';
+  memory_size: number;
+  timeout: number;
+  environment: Record<string, string> | null;
+  tags: Record<string, string> | null;
+  region: string;
+  role_name: string;
+}
+
+const account = (ctx: Pick<CloudContext, 'dependencies'>) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
+
+// Kept across commits and calls, per credentials, endpoint and region (connections are reused).
+const clients = new Map<string, LambdaClient>();
+export async function lambda(ctx: Pick<CloudContext, 'dependencies'>, region: string): Promise<LambdaClient> {
+  const config = await account(ctx).clientConfig(region);
+  const key = JSON.stringify([config.region, config.endpoint ?? null, config.credentials]);
+  let client = clients.get(key);
+  if (!client) {
+    if (clients.size >= 64) {
+      const [k, c] = clients.entries().next().value as [string, LambdaClient];
+      clients.delete(k);
+      c.destroy();
+    }
+    clients.set(key, (client = new LambdaClient(config)));
+  }
+  return client;
+}
+
+const notFound = (err: unknown) => (err as Error).name === 'ResourceNotFoundException';
+const waiter = (client: LambdaClient, ctx: CloudContext) => ({ client, minDelay: 1, maxDelay: 5, maxWaitTime: 900, abortSignal: ctx.signal as never });
+const orNull = (o: Record<string, string> | undefined | null) => (o && Object.keys(o).length ? o : null);
+/** The role's name from its ARN (arn:aws:iam::123456789012:role/path/name). */
+const roleName = (arn: string | undefined) => (arn ?? '').split(':role/')[1]?.split('/').pop() ?? '';
+
+function toRow(c: FunctionConfiguration, tags: Record<string, string> | undefined, region: string): LambdaRow {
+  return {
+    name: c.FunctionName!,
+    arn: c.FunctionArn ?? null,
+    version: '$LATEST',
+    description: c.Description || null,
+    zip_b64: null, // the cloud keeps the code; rows carry it only to change it
+    handler: c.Handler ?? null,
+    runtime: c.Runtime ?? null,
+    package_type: (c.PackageType as LambdaRow['package_type']) ?? 'Zip',
+    architecture: (c.Architectures?.[0] as LambdaRow['architecture']) ?? 'x86_64',
+    memory_size: c.MemorySize ?? 128,
+    timeout: c.Timeout ?? 3,
+    environment: orNull(c.Environment?.Variables),
+    tags: orNull(tags),
+    region,
+    role_name: roleName(c.Role),
+  };
+}
+
+async function read(ctx: CloudContext, name: string, region: string): Promise<LambdaRow | undefined> {
+  const client = await lambda(ctx, region);
+  try {
+    const out = await client.send(new GetFunctionCommand({ FunctionName: name }), { abortSignal: ctx.signal as never });
+    return toRow(out.Configuration!, out.Tags, region);
+  } catch (err) {
+    if (notFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function roleArn(ctx: CloudContext, name: string): Promise<string> {
+  const { Role } = await (await iam(ctx)).send(new GetRoleCommand({ RoleName: name }), { abortSignal: ctx.signal as never });
+  return Role!.Arn!;
+}
+
+const configOf = (row: LambdaRow) => ({
+  Description: row.description ?? '',
+  Handler: row.handler ?? undefined,
+  Runtime: (row.runtime ?? undefined) as Runtime | undefined,
+  MemorySize: row.memory_size,
+  Timeout: row.timeout,
+  Environment: { Variables: row.environment ?? {} },
+});
+
+const sameConfig = (a: LambdaRow, b: LambdaRow) =>
+  (a.description ?? null) === (b.description ?? null) &&
+  a.handler === b.handler &&
+  a.runtime === b.runtime &&
+  a.memory_size === b.memory_size &&
+  a.timeout === b.timeout &&
+  a.role_name === b.role_name &&
+  deepEqual(orNull(a.environment), orNull(b.environment));
+
+export const lambdaFunction: CloudEntity<LambdaRow> = {
+  table: 'lambda_function',
+  id: ['name', 'region'],
+  service: 'lambda',
+  regionColumn: 'region',
+  // zip_b64 too: after a commit the row's copy of the code goes (set back to NULL).
+  cloudColumns: ['arn', 'zip_b64'],
+
+  read: (ctx, id) => read(ctx, id.name, id.region),
+
+  async readAll(ctx) {
+    if (!(await account(ctx).configured())) return null;
+    const regions = await account(ctx).enabledRegions();
+    const perRegion = await Promise.all(
+      regions.map(async (region) => {
+        const client = await lambda(ctx, region);
+        const rows: LambdaRow[] = [];
+        for await (const page of paginateListFunctions({ client }, {})) {
+          for (const f of page.Functions ?? []) {
+            const { Tags } = await client.send(new ListTagsCommand({ Resource: f.FunctionArn! }), { abortSignal: ctx.signal as never });
+            rows.push(toRow(f, Tags, region));
+          }
+        }
+        return rows;
+      }),
+    );
+    return perRegion.flat();
+  },
+
+  async create(ctx, row) {
+    if (!row.zip_b64 && row.package_type === 'Zip') {
+      throw Object.assign(new Error(`lambda_function '${row.name}' has no code: set zip_b64 (e.g. lambda_zip('{"index.js": "..."}'))`), { name: 'MissingCode' });
+    }
+    const client = await lambda(ctx, row.region);
+    await client.send(
+      new CreateFunctionCommand({
+        FunctionName: row.name,
+        Role: await roleArn(ctx, row.role_name),
+        Code: { ZipFile: Buffer.from(row.zip_b64 ?? '', 'base64') },
+        PackageType: row.package_type,
+        Architectures: [row.architecture],
+        Tags: row.tags ?? undefined,
+        ...configOf(row),
+      }),
+      { abortSignal: ctx.signal as never },
+    );
+    await waitUntilFunctionActiveV2(waiter(client, ctx), { FunctionName: row.name });
+    return (await read(ctx, row.name, row.region))!;
+  },
+
+  async update(ctx, row, cloud) {
+    const client = await lambda(ctx, row.region);
+    if (row.zip_b64 || row.architecture !== cloud.architecture) {
+      // New code (or architecture, which goes with the code).
+      await client.send(
+        new UpdateFunctionCodeCommand({ FunctionName: row.name, ...(row.zip_b64 ? { ZipFile: Buffer.from(row.zip_b64, 'base64') } : {}), Architectures: [row.architecture] }),
+        { abortSignal: ctx.signal as never },
+      );
+      await waitUntilFunctionUpdatedV2(waiter(client, ctx), { FunctionName: row.name });
+    }
+    if (!sameConfig(row, cloud)) {
+      await client.send(new UpdateFunctionConfigurationCommand({ FunctionName: row.name, Role: await roleArn(ctx, row.role_name), ...configOf(row) }), {
+        abortSignal: ctx.signal as never,
+      });
+      await waitUntilFunctionUpdatedV2(waiter(client, ctx), { FunctionName: row.name });
+    }
+    const want = row.tags ?? {};
+    const have = cloud.tags ?? {};
+    if (!deepEqual(orNull(want), orNull(have))) {
+      const arn = cloud.arn!;
+      const gone = Object.keys(have).filter((k) => !(k in want));
+      if (gone.length) await client.send(new UntagResourceCommand({ Resource: arn, TagKeys: gone }), { abortSignal: ctx.signal as never });
+      if (Object.keys(want).length) await client.send(new TagResourceCommand({ Resource: arn, Tags: want }), { abortSignal: ctx.signal as never });
+    }
+    return (await read(ctx, row.name, row.region))!;
+  },
+
+  // A container image function cannot become a zip one in place, nor the other way round.
+  needsReplace: (row, cloud) => row.package_type !== cloud.package_type,
+
+  async delete(ctx, row) {
+    const client = await lambda(ctx, row.region);
+    try {
+      await client.send(new DeleteFunctionCommand({ FunctionName: row.name }), { abortSignal: ctx.signal as never });
+    } catch (err) {
+      if (!notFound(err)) throw err;
+    }
+  },
+
+  equals: (row, cloud) =>
+    !row.zip_b64 &&
+    row.name === cloud.name &&
+    row.region === cloud.region &&
+    row.package_type === cloud.package_type &&
+    row.architecture === cloud.architecture &&
+    sameConfig(row, cloud) &&
+    deepEqual(orNull(row.tags), orNull(cloud.tags)),
+};
