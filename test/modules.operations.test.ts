@@ -101,7 +101,7 @@ describe('install', () => {
   });
 
   test.each([
-    [['nope'], 400, 'unknown_module', /^unknown module 'nope'; available: aws_account, aws_dynamo, fixture_badhook, fixture_broken, fixture_fakecloud, fixture_notes, fixture_rpc, fixture_tagger, iasql_commit, iasql_functions, iasql_platform$/],
+    [['nope'], 400, 'unknown_module', /^unknown module 'nope'; available: aws_account, aws_dynamo, aws_iam, aws_lambda, fixture_badhook, fixture_broken, fixture_fakecloud, fixture_notes, fixture_rpc, fixture_tagger, iasql_commit, iasql_functions, iasql_platform$/],
     [['fixture_notes@9.9.9'], 400, 'unknown_version', /^module 'fixture_notes' has no version 9\.9\.9; versions: 0\.1\.0, 0\.2\.0, 0\.3\.0$/],
     [['fixture_notes@latest'], 400, 'bad_request', /^invalid module 'fixture_notes@latest': use name or name@x\.y\.z$/],
     [['fixture_notes@0.1.0', 'fixture_notes@0.2.0'], 409, 'conflict', /^module 'fixture_notes' is asked for twice, at 0\.1\.0 and 0\.2\.0$/],

@@ -128,6 +128,8 @@ describe('ModuleRegistry.load accepts valid modules', () => {
     expect(registry.list().map((m) => ({ name: m.name, versions: m.versions.map((v) => v.version), latest: m.latest.version }))).toEqual([
       { name: 'aws_account', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'aws_dynamo', versions: ['0.1.0'], latest: '0.1.0' },
+      { name: 'aws_iam', versions: ['0.1.0'], latest: '0.1.0' },
+      { name: 'aws_lambda', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_badhook', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_broken', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_fakecloud', versions: ['0.1.0'], latest: '0.1.0' },
@@ -143,7 +145,7 @@ describe('ModuleRegistry.load accepts valid modules', () => {
   });
 
   test('the built-in modules alone', () => {
-    expect(ModuleRegistry.load([BUILTIN_MODULES_DIR]).list().map((m) => m.name)).toEqual(['aws_account', 'aws_dynamo', 'iasql_commit', 'iasql_functions', 'iasql_platform']);
+    expect(ModuleRegistry.load([BUILTIN_MODULES_DIR]).list().map((m) => m.name)).toEqual(['aws_account', 'aws_dynamo', 'aws_iam', 'aws_lambda', 'iasql_commit', 'iasql_functions', 'iasql_platform']);
   });
 });
 

@@ -265,7 +265,7 @@ describe('the iasql_* functions, over rpc', () => {
     await withClient(other.url, async (oc) => {
       expect(await sqlError(oc, `select * from iasql_install('nope')`)).toEqual({
         code: 'IQ002',
-        message: "unknown module 'nope'; available: aws_account, aws_dynamo, fixture_badhook, fixture_broken, fixture_fakecloud, fixture_notes, fixture_rpc, fixture_tagger, iasql_commit, iasql_functions, iasql_platform",
+        message: "unknown module 'nope'; available: aws_account, aws_dynamo, aws_iam, aws_lambda, fixture_badhook, fixture_broken, fixture_fakecloud, fixture_notes, fixture_rpc, fixture_tagger, iasql_commit, iasql_functions, iasql_platform",
         detail: undefined,
         hint: undefined,
       });
