@@ -12,7 +12,7 @@ import { dynamo } from './mapper';
 /** A query or scan stops with an error past this much JSON: the result is one jsonb value, stored twice (call and history). */
 const MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
-const REGION: RpcArgument = { name: 'region', type: 'text', default: null, description: 'the table\'s region; NULL: default_aws_region()' };
+const REGION: RpcArgument = { name: 'region', type: 'text', defaultSql: 'default_aws_region()', description: "the table's region (default: default_aws_region(); NULL means the same)" };
 const TABLE: RpcArgument = { name: 'table_name', type: 'text' };
 const KEY_HINT = `give the table's key attributes as a JSON object: '{"id": "42"}', or '{"id": "42", "ts": 1700000000}' with a range key`;
 

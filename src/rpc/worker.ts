@@ -375,7 +375,7 @@ export class RpcWorker {
       v(call.caller),
       `${v(started.toISOString())}::timestamptz`,
       'now()',
-      `${v(outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null)}::jsonb`,
+      `${v(outcome.status === 'succeeded' ? historyOutput(outcome.result) : null)}::jsonb`,
       v(outcome.status === 'failed' ? outcome.error.message : null),
     ];
     return `begin; set local synchronous_commit = off;
@@ -425,3 +425,10 @@ export function graphileLogger(logger: Logger) {
 
 /** ctx.query on a given connection. */
 const queryOn = (c: PoolClient) => async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[];
+
+/** History keeps results up to 64 KB; a larger one (a 10,000-item scan) is noted, not copied: quoting it cost more than the call. */
+const HISTORY_OUTPUT_MAX = 64 * 1024;
+function historyOutput(result: unknown): string {
+  const json = JSON.stringify(result ?? null);
+  return json.length <= HISTORY_OUTPUT_MAX ? json : JSON.stringify({ omitted: `a result of ${json.length} bytes is not kept in the history` });
+}
