@@ -1,6 +1,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
+import { dynamoDataFigures } from './dynamo-data';
 import { benchEngine } from './engine';
 import type { Benchmark, Figure } from './run';
 import { median } from './stats';
@@ -31,7 +32,7 @@ async function medianOf(n: number, fn: () => Promise<unknown>): Promise<number> 
  */
 export const lambda: Benchmark = {
   name: 'lambda',
-  description: `invoke_lambda_function of a warm function vs the same Invoke through the SDK (${CALLS} calls each)`,
+  description: `invoke_lambda_function of a warm function vs the same Invoke through the SDK (${CALLS} calls each); dynamo_query of one item and a 10,000-item dynamo_scan vs the SDK`,
   async run(runs) {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
     const b = await benchEngine({ localCloud: 'memory' });
@@ -66,7 +67,9 @@ export const lambda: Benchmark = {
       } finally {
         await c.end();
       }
+      const dynamoFigures = await dynamoDataFigures(b, runs);
       return [
+        ...dynamoFigures,
         fig('lambda.invoke_sql_p50', median(sqlMs), 'ms', runs),
         fig('lambda.invoke_sdk_p50', median(sdkMs), 'ms', runs),
         fig('lambda.invoke_overhead', median(sqlMs) - median(sdkMs), 'ms', runs),
