@@ -65,7 +65,7 @@ async function start() {
     `Postgres      ${pg}${engine.postgres.embedded ? ` (embedded, data in ${config.home}/pg)` : ''}`,
   ];
   if (engine.localCloud) {
-    lines.push(`Local cloud   ${engine.localCloud.endpoint}  (DynamoDB${config.localCloud === 'memory' ? ', in memory' : ''}; any access key works)`);
+    lines.push(`Local cloud   ${engine.localCloud.endpoint}  (DynamoDB, Lambda, IAM${config.localCloud === 'memory' ? ', in memory' : ''}; any access key works)`);
   }
   if (engine.firstDatabaseUrlFile) lines.push(`Connect       psql "$(cat ${engine.firstDatabaseUrlFile})"`);
   lines.push(`Stop          Ctrl-C`);

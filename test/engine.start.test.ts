@@ -61,7 +61,7 @@ describe('iasql start on the embedded Postgres', () => {
     expect(out).toContain(`Admin token   ${home}/admin-token   (mode 0600)`);
     expect(out).toContain(`Connect       psql "$(cat ${home}/databases/iasql.url)"`);
     // Without DATABASE_URL the local cloud is on.
-    expect(out).toContain(`Local cloud   http://127.0.0.1:${env.IASQL_LOCAL_CLOUD_PORT}  (DynamoDB; any access key works)`);
+    expect(out).toContain(`Local cloud   http://127.0.0.1:${env.IASQL_LOCAL_CLOUD_PORT}  (DynamoDB, Lambda, IAM; any access key works)`);
     await dynamo().send(new CreateTableCommand({ TableName: 'kept', BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
     expect(fs.statSync(path.join(home, 'admin-token')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(home, 'databases', 'iasql.url')).mode & 0o777).toBe(0o600);

@@ -154,9 +154,9 @@ describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => 
   });
 
   test('a service it does not emulate gets an error naming the ones it does', async () => {
-    const res = await fetch(cloud.endpoint + '/2015-03-31/functions/', {
+    const res = await fetch(cloud.endpoint + '/', {
       headers: {
-        authorization: 'AWS4-HMAC-SHA256 Credential=AKIALOCAL/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=00',
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKIALOCAL/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host;x-amz-date, Signature=00',
         'x-amz-date': '20260101T000000Z',
       },
     });
@@ -164,8 +164,8 @@ describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => 
     expect(res.headers.get('x-amzn-errortype')).toBe('UnsupportedServiceException');
     expect(await res.json()).toEqual({
       __type: 'UnsupportedServiceException',
-      message: "the iasql local cloud does not emulate the 'lambda' service; it emulates: dynamodb",
-      supportedServices: ['dynamodb'],
+      message: "the iasql local cloud does not emulate the 'sqs' service; it emulates: dynamodb, lambda, iam",
+      supportedServices: ['dynamodb', 'lambda', 'iam'],
     });
   });
 
@@ -173,7 +173,7 @@ describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => 
     const res = await fetch(cloud.endpoint, { method: 'POST', body: '{}' });
     expect(res.status).toBe(403);
     expect(((await res.json()) as { message: string }).message).toContain('routes each request by its SigV4 credential scope');
-    expect(await (await fetch(cloud.endpoint)).json()).toEqual({ localCloud: 'iasql', services: ['dynamodb'] });
+    expect(await (await fetch(cloud.endpoint)).json()).toEqual({ localCloud: 'iasql', services: ['dynamodb', 'lambda', 'iam'] });
   });
 });
 

@@ -3,9 +3,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateFunctionCommand, InvokeCommand } from '@aws-sdk/client-lambda';
 import { execCli, spawnStart } from './support/cli';
 import { dropDatabasesAndOwners, serverUrl, TEST_TOKEN, uniq, withClient } from './support/engine';
 import { freePort } from './support/free-port';
+import { alive, eventually, lambdaClient, lambdaRole, zip } from './support/localcloud';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -49,7 +51,7 @@ describe('iasql start with the local cloud', () => {
     const endpoint = `http://127.0.0.1:${port}`;
     const ddb = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
     try {
-      expect(started.stdout()).toContain(`\nLocal cloud   ${endpoint}  (DynamoDB; any access key works)\n`);
+      expect(started.stdout()).toContain(`\nLocal cloud   ${endpoint}  (DynamoDB, Lambda, IAM; any access key works)\n`);
       expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual([]);
       await ddb.send(
         new CreateTableCommand({
@@ -67,6 +69,35 @@ describe('iasql start with the local cloud', () => {
       expect(await started.exited).toBe(0);
     }
     expect(await portOpen(port)).toBe(false);
+  });
+
+  test.each(['SIGINT', 'SIGKILL'] as const)('warm Lambda instances end with the engine (%s)', async (signal) => {
+    const port = await freePort();
+    const started = await spawnStart(await engineEnv({ IASQL_LOCAL_CLOUD: 'memory', IASQL_LOCAL_CLOUD_PORT: String(port) }));
+    let pid: number;
+    try {
+      const cloud = { endpoint: `http://127.0.0.1:${port}`, stop: async () => {} };
+      const lambda = lambdaClient(cloud);
+      const role = await lambdaRole(cloud);
+      await lambda.send(
+        new CreateFunctionCommand({
+          FunctionName: 'pid',
+          Runtime: 'nodejs20.x',
+          Role: role,
+          Handler: 'index.handler',
+          Code: { ZipFile: zip({ 'index.js': 'exports.handler = async () => process.pid;' }) },
+        }),
+      );
+      const { Payload } = await lambda.send(new InvokeCommand({ FunctionName: 'pid' }));
+      pid = JSON.parse(Buffer.from(Payload!).toString());
+      expect(alive(pid)).toBe(true);
+    } finally {
+      started.child.kill(signal);
+      await started.exited;
+    }
+    // Ctrl-C stops the instances; after a kill -9 they see the engine's IPC channel close and exit.
+    if (signal === 'SIGINT') expect(alive(pid)).toBe(false);
+    else await eventually(() => !alive(pid), 10_000, 'the orphaned instance to exit');
   });
 
   test('IASQL_LOCAL_CLOUD=false: no local cloud, no line', async () => {

@@ -4,10 +4,15 @@ import * as path from 'node:path';
 import type { Logger } from '../logger';
 import { credentialScope } from './credential-scope';
 import { LocalDynamoDb } from './dynamodb';
+import { LocalIam } from './iam';
+import { LocalLambda } from './lambda';
 import { sendAwsError, type LocalService } from './service';
 
 export interface LocalCloudOptions {
-  /** Each service keeps its data under it (`<dataDir>/dynamodb/<region>`). Unset: in memory, gone on stop. */
+  /**
+   * Each service keeps its data under it (`<dataDir>/dynamodb/<region>`, `<dataDir>/lambda/<region>`,
+   * `<dataDir>/iam`). Unset: in memory, gone on stop.
+   */
   dataDir?: string;
   /** 0 picks a free port. */
   port: number;
@@ -22,7 +27,7 @@ export interface LocalCloud {
   stop(): Promise<void>;
 }
 
-// What a real service accepts in one request (DynamoDB: 16 MB).
+// What a real service accepts in one request, unless the service says otherwise (DynamoDB: 16 MB).
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /**
@@ -38,8 +43,12 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
   const { logger } = options;
   const host = options.host ?? '127.0.0.1';
+  const dir = (service: string) => options.dataDir && path.join(options.dataDir, service);
+  const iam = new LocalIam(dir('iam'), logger);
   const services: Record<string, LocalService> = {
-    dynamodb: new LocalDynamoDb(options.dataDir && path.join(options.dataDir, 'dynamodb'), logger),
+    dynamodb: new LocalDynamoDb(dir('dynamodb'), logger),
+    lambda: new LocalLambda(dir('lambda'), iam, logger),
+    iam,
   };
   const names = Object.keys(services);
 
@@ -77,12 +86,16 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       );
       return;
     }
-    readBody(req).then(
+    readBody(req, service.maxBodyBytes ?? MAX_BODY_BYTES).then(
       (body) => {
         logger.trace({ service: scope.service, region: scope.region, target: req.headers['x-amz-target'] }, 'local cloud request');
         service.handle(req, body, res, scope);
       },
-      (err: Error) => (err instanceof BodyTooLarge ? sendAwsError(req, res, 413, 'RequestEntityTooLarge', err.message) : res.destroy()),
+      (err: Error) => {
+        if (!(err instanceof BodyTooLarge)) res.destroy();
+        else if (service.bodyTooLarge) service.bodyTooLarge(req, res);
+        else sendAwsError(req, res, 413, 'RequestEntityTooLarge', err.message);
+      },
     );
   });
 
@@ -97,6 +110,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   }
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  for (const service of Object.values(services)) service.listening?.(endpoint);
   logger.info({ endpoint, services: names, data: options.dataDir ?? 'memory' }, 'local cloud started');
   return {
     endpoint,
@@ -110,16 +124,16 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
 
 class BodyTooLarge extends Error {}
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
+function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > max) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new BodyTooLarge(`request body larger than ${MAX_BODY_BYTES} bytes`));
+        reject(new BodyTooLarge(`request body larger than ${max} bytes`));
         return;
       }
       chunks.push(chunk);

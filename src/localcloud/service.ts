@@ -1,11 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CredentialScope } from './credential-scope';
+import { escapeXml } from './xml';
 
 /** One emulated AWS service behind the local cloud's endpoint, chosen by the signing name of a request. */
 export interface LocalService {
   /** Answers one request; `body` is the whole request body, already read. */
   handle(req: IncomingMessage, body: Buffer, res: ServerResponse, scope: CredentialScope): void;
   stop(): Promise<void>;
+  /** The largest request body it takes; default 16 MB (what DynamoDB takes). */
+  maxBodyBytes?: number;
+  /** Answers a request whose body is over `maxBodyBytes`; default: 413 `RequestEntityTooLarge`. */
+  bodyTooLarge?(req: IncomingMessage, res: ServerResponse): void;
+  /** Called once the endpoint listens, with its URL (for links and for the services' own clients). */
+  listening?(endpoint: string): void;
 }
 
 /**
@@ -37,5 +44,3 @@ export function sendAwsError(
   });
   res.end(body);
 }
-
-const escapeXml = (s: string) => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);

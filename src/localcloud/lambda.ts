@@ -1,0 +1,368 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../logger';
+import type { CredentialScope } from './credential-scope';
+import { LOCAL_ACCOUNT_ID } from './dynamodb';
+import type { LocalIam } from './iam';
+import { checkZip, codeSha256, MAX_CODE_REQUEST_BYTES } from './lambda-code';
+import { LambdaRuntime } from './lambda-runtime';
+import { FunctionStore, type FunctionConfig, type StoredFunction } from './lambda-store';
+import * as check from './lambda-validate';
+import { invalidParameter, LambdaError, notFound, validation } from './lambda-validate';
+import type { LocalService } from './service';
+
+/** Invoke's payload quotas: 6 MB synchronous (request and response), 1 MB asynchronous. */
+const SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
+const ASYNC_PAYLOAD_BYTES = 1024 * 1024;
+/** LogType Tail answers the last 4 KB of the invocation's log. */
+const LOG_TAIL_BYTES = 4096;
+
+interface Answer {
+  status: number;
+  body?: object | Buffer;
+  headers?: Record<string, string>;
+}
+
+const FUNCTIONS = /^\/2015-03-31\/functions\/?$/;
+const FUNCTION = /^\/2015-03-31\/functions\/([^/]+)(?:\/(configuration|code|invocations))?\/?$/;
+const TAGS = /^\/2017-03-31\/tags\/(.+)$/;
+/** Where GetFunction's Code.Location points: the zip, while it is the function's current code. */
+const CODE_LINK = /^\/_localcloud\/lambda-code\/([a-zA-Z0-9-_]+)\/([0-9a-f]{64})\.zip$/;
+
+/**
+ * The Lambda API (REST-JSON, the paths of @aws-sdk/client-lambda): CreateFunction, GetFunction,
+ * GetFunctionConfiguration, ListFunctions, UpdateFunctionConfiguration, UpdateFunctionCode,
+ * DeleteFunction, Invoke, TagResource, UntagResource, ListTags. Functions are regional, in account
+ * 000000000000, and only $LATEST exists (no versions or aliases). Functions read as Active with
+ * their last update Successful; the answers of CreateFunction and the updates say Pending /
+ * InProgress, as AWS's do, so code that skips the SDK waiters is not hidden here.
+ */
+export class LocalLambda implements LocalService {
+  readonly maxBodyBytes = MAX_CODE_REQUEST_BYTES;
+  private readonly store: FunctionStore;
+  private readonly runtime: LambdaRuntime;
+  private endpoint = '';
+
+  constructor(
+    dataDir: string | undefined,
+    private readonly iam: LocalIam,
+    private readonly logger: Logger,
+  ) {
+    this.store = new FunctionStore(dataDir);
+    this.runtime = new LambdaRuntime(logger, () => this.endpoint);
+  }
+
+  listening(endpoint: string): void {
+    this.endpoint = endpoint;
+  }
+
+  bodyTooLarge(req: IncomingMessage, res: ServerResponse): void {
+    const invoke = /\/invocations\/?(\?|$)/.test(req.url ?? '');
+    const operation = invoke ? 'InvokeFunction' : req.method === 'PUT' ? 'UpdateFunctionCode' : 'CreateFunction';
+    const limit = invoke ? SYNC_PAYLOAD_BYTES : MAX_CODE_REQUEST_BYTES;
+    send(res, randomUUID(), { status: 413, ...errorBody(invoke ? 'RequestTooLargeException' : 'RequestEntityTooLargeException', `Request must be smaller than ${limit} bytes for the ${operation} operation`) });
+  }
+
+  handle(req: IncomingMessage, body: Buffer, res: ServerResponse, scope: CredentialScope): void {
+    const requestId = randomUUID();
+    this.route(req, body, scope.region, requestId).then(
+      (answer) => send(res, requestId, answer),
+      (err: Error) => {
+        if (!(err instanceof LambdaError)) this.logger.error({ err: err.message, url: req.url }, 'local Lambda failed');
+        const e = err instanceof LambdaError ? err : new LambdaError('ServiceException', 500, `the local cloud's Lambda failed: ${err.message}`);
+        send(res, requestId, { status: e.status, ...errorBody(e.type, e.message) });
+      },
+    );
+  }
+
+  private async route(req: IncomingMessage, body: Buffer, region: string, requestId: string): Promise<Answer> {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const method = req.method ?? 'GET';
+    let m: RegExpExecArray | null;
+    if (FUNCTIONS.test(url.pathname)) {
+      if (method === 'POST') return this.createFunction(region, json(body));
+      if (method === 'GET') return this.listFunctions(region, url.searchParams);
+    } else if ((m = FUNCTION.exec(url.pathname))) {
+      const ref = check.parseFunctionRef(decodeURIComponent(m[1]), region);
+      const qualifier = ref.qualifier ?? url.searchParams.get('Qualifier') ?? undefined;
+      const op = `${method} ${m[2] ?? ''}`;
+      if (op === 'GET ') return { status: 200, body: this.getFunction(region, this.find(region, ref.name, qualifier)) };
+      if (op === 'GET configuration') return { status: 200, body: configuration(this.find(region, ref.name, qualifier), 'read') };
+      if (op === 'DELETE ') return this.deleteFunction(region, ref.name, qualifier);
+      if (op === 'PUT configuration') return this.updateConfiguration(region, this.find(region, ref.name), json(body));
+      if (op === 'PUT code') return this.updateCode(region, this.find(region, ref.name), json(body));
+      if (op === 'POST invocations') return this.invoke(req, body, region, this.find(region, ref.name, qualifier), requestId);
+    } else if ((m = TAGS.exec(url.pathname))) {
+      const fn = this.tagged(decodeURIComponent(m[1]), region);
+      if (method === 'GET') return { status: 200, body: { Tags: fn.tags } };
+      if (method === 'POST') {
+        const tags = json(body).Tags;
+        if (tags === undefined) throw validation(null, 'tags', 'not be null');
+        fn.tags = check.checkTags(tags, fn.tags);
+        this.store.put(region, fn);
+        return { status: 204 };
+      }
+      if (method === 'DELETE') {
+        const keys = url.searchParams.getAll('tagKeys');
+        if (keys.length === 0) throw validation(null, 'tagKeys', 'not be null');
+        fn.tags = Object.fromEntries(Object.entries(fn.tags).filter(([k]) => !keys.includes(k)));
+        this.store.put(region, fn);
+        return { status: 204 };
+      }
+    } else if ((m = CODE_LINK.exec(url.pathname)) && method === 'GET') {
+      const fn = this.store.get(region, m[1]);
+      if (!fn || Buffer.from(fn.config.CodeSha256, 'base64').toString('hex') !== m[2]) throw notFound('This code link is no longer valid');
+      return { status: 200, body: this.store.zip(region, m[1]), headers: { 'content-type': 'application/zip' } };
+    }
+    throw new LambdaError(
+      'UnknownOperationException',
+      400,
+      `the iasql local cloud's Lambda does not emulate ${method} ${url.pathname}; it emulates CreateFunction, GetFunction, ` +
+        'GetFunctionConfiguration, ListFunctions, UpdateFunctionConfiguration, UpdateFunctionCode, DeleteFunction, Invoke, TagResource, UntagResource, ListTags',
+    );
+  }
+
+  private find(region: string, name: string, qualifier?: string): StoredFunction {
+    const arn = functionArn(region, name);
+    const fn = this.store.get(region, name);
+    if (qualifier !== undefined && qualifier !== '$LATEST') throw notFound(`Function not found: ${arn}:${qualifier}`);
+    if (!fn) throw notFound(`Function not found: ${arn}`);
+    return fn;
+  }
+
+  private tagged(arn: string, region: string): StoredFunction {
+    const m = /^arn:aws:lambda:([a-z0-9-]+):(\d{12}):function:([a-zA-Z0-9-_]+)$/.exec(arn);
+    if (!m) throw validation(arn, 'resource', 'satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:function:[a-zA-Z0-9-_]+');
+    if (m[1] !== region || m[2] !== LOCAL_ACCOUNT_ID || !this.store.get(region, m[3])) throw notFound(`Function not found: ${arn}`);
+    return this.store.get(region, m[3])!;
+  }
+
+  private createFunction(region: string, body: Record<string, unknown>): Answer {
+    if (body.FunctionName === undefined) throw validation(null, 'functionName', 'not be null');
+    check.refuseNotEmulated(body);
+    const code = (body.Code ?? {}) as Record<string, unknown>;
+    if (code.S3Bucket !== undefined || code.S3Key !== undefined) throw invalidParameter('Code from S3 is not emulated by the iasql local cloud (it has no S3); send the zip as Code.ZipFile');
+    const zip = checkZip(code.ZipFile);
+    const architectures = body.Architectures === undefined ? ['x86_64'] : check.checkArchitectures(body.Architectures);
+    const variables = check.checkVariables(body.Environment);
+    const role = this.assumableRole(body.Role);
+    if (body.Runtime === undefined) throw invalidParameter('The Runtime parameter is required for a function whose PackageType is Zip.');
+    const runtime = check.checkRuntime(body.Runtime);
+    const handler = check.checkHandler(body.Handler);
+    const { name, qualifier } = check.parseFunctionRef(String(body.FunctionName), region);
+    if (qualifier) throw validation(body.FunctionName, 'functionName', 'not have a qualifier when creating a function');
+    const timeout = body.Timeout === undefined ? 3 : check.checkTimeout(body.Timeout);
+    const memory = body.MemorySize === undefined ? 128 : check.checkMemorySize(body.MemorySize);
+    const description = body.Description === undefined ? '' : check.checkDescription(body.Description);
+    const tags = body.Tags === undefined ? {} : check.checkTags(body.Tags);
+    if (this.store.get(region, name)) throw new LambdaError('ResourceConflictException', 409, `Function already exist: ${name}`);
+    const config: FunctionConfig = {
+      FunctionName: name,
+      FunctionArn: functionArn(region, name),
+      Runtime: runtime,
+      Role: role,
+      Handler: handler,
+      CodeSize: zip.length,
+      Description: description,
+      Timeout: timeout,
+      MemorySize: memory,
+      LastModified: lastModified(),
+      CodeSha256: codeSha256(zip),
+      Version: '$LATEST',
+      Environment: Object.keys(variables).length ? { Variables: variables } : undefined,
+      TracingConfig: { Mode: check.tracingMode(body.TracingConfig) ?? 'PassThrough' },
+      RevisionId: randomUUID(),
+      PackageType: 'Zip',
+      Architectures: architectures,
+      EphemeralStorage: { Size: check.ephemeralStorage(body.EphemeralStorage) ?? 512 },
+      SnapStart: { ApplyOn: 'None', OptimizationStatus: 'Off' },
+      LoggingConfig: { LogFormat: 'Text', LogGroup: check.logGroup(body.LoggingConfig) ?? `/aws/lambda/${name}` },
+    };
+    const fn = { config, tags };
+    this.store.put(region, fn, zip);
+    this.logger.debug({ function: config.FunctionArn }, 'local Lambda function created');
+    return { status: 201, body: configuration(fn, 'create') };
+  }
+
+  private listFunctions(region: string, q: URLSearchParams): Answer {
+    const version = q.get('FunctionVersion');
+    if (version !== null && version !== 'ALL') throw validation(version, 'functionVersion', 'satisfy enum value set: [ALL]');
+    const maxItems = q.has('MaxItems') ? Number(q.get('MaxItems')) : 50;
+    if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 10000) throw validation(q.get('MaxItems'), 'maxItems', 'have value between 1 and 10000');
+    let functions = this.store.list(region);
+    const marker = q.get('Marker');
+    if (marker) {
+      const after = Buffer.from(marker, 'base64url').toString('utf8');
+      functions = functions.filter((f) => f.config.FunctionName.localeCompare(after) > 0);
+    }
+    const page = functions.slice(0, maxItems);
+    return {
+      status: 200,
+      body: {
+        Functions: page.map((f) => configuration(f, 'list')),
+        NextMarker: functions.length > maxItems ? Buffer.from(page[page.length - 1].config.FunctionName).toString('base64url') : undefined,
+      },
+    };
+  }
+
+  private getFunction(region: string, fn: StoredFunction): object {
+    const hex = Buffer.from(fn.config.CodeSha256, 'base64').toString('hex');
+    const scope = encodeURIComponent(`local/${new Date().toISOString().slice(0, 10).replace(/-/g, '')}/${region}/lambda/aws4_request`);
+    return {
+      Configuration: configuration(fn, 'read'),
+      Code: { RepositoryType: 'S3', Location: `${this.endpoint}/_localcloud/lambda-code/${fn.config.FunctionName}/${hex}.zip?X-Amz-Credential=${scope}` },
+      Tags: Object.keys(fn.tags).length ? fn.tags : undefined,
+    };
+  }
+
+  private deleteFunction(region: string, name: string, qualifier?: string): Answer {
+    if (qualifier === '$LATEST') throw invalidParameter('$LATEST version cannot be deleted without deleting the function.');
+    this.find(region, name, qualifier);
+    this.store.delete(region, name);
+    this.runtime.retire(region, name);
+    return { status: 204 };
+  }
+
+  private updateConfiguration(region: string, fn: StoredFunction, body: Record<string, unknown>): Answer {
+    check.checkRevision(fn.config.RevisionId, body.RevisionId);
+    check.refuseNotEmulated(body);
+    const next: FunctionConfig = { ...fn.config };
+    if (body.Role !== undefined) next.Role = this.assumableRole(body.Role);
+    if (body.Runtime !== undefined) next.Runtime = check.checkRuntime(body.Runtime);
+    if (body.Handler !== undefined) next.Handler = check.checkHandler(body.Handler);
+    if (body.Timeout !== undefined) next.Timeout = check.checkTimeout(body.Timeout);
+    if (body.MemorySize !== undefined) next.MemorySize = check.checkMemorySize(body.MemorySize);
+    if (body.Description !== undefined) next.Description = check.checkDescription(body.Description);
+    if (body.Environment !== undefined) {
+      const variables = check.checkVariables(body.Environment);
+      next.Environment = Object.keys(variables).length ? { Variables: variables } : undefined;
+    }
+    if (body.TracingConfig !== undefined) next.TracingConfig = { Mode: check.tracingMode(body.TracingConfig) ?? next.TracingConfig.Mode };
+    if (body.EphemeralStorage !== undefined) next.EphemeralStorage = { Size: check.ephemeralStorage(body.EphemeralStorage) ?? 512 };
+    if (body.LoggingConfig !== undefined) next.LoggingConfig = { LogFormat: 'Text', LogGroup: check.logGroup(body.LoggingConfig) ?? next.LoggingConfig.LogGroup };
+    return this.updated(region, fn, next);
+  }
+
+  private updateCode(region: string, fn: StoredFunction, body: Record<string, unknown>): Answer {
+    check.checkRevision(fn.config.RevisionId, body.RevisionId);
+    check.refuseNotEmulated(body);
+    if (body.S3Bucket !== undefined || body.S3Key !== undefined) throw invalidParameter('Code from S3 is not emulated by the iasql local cloud (it has no S3); send the zip as ZipFile');
+    if (body.ImageUri !== undefined) throw invalidParameter("Please don't provide ImageUri when updating a function with packageType Zip.");
+    const zip = checkZip(body.ZipFile);
+    const next: FunctionConfig = { ...fn.config, CodeSize: zip.length, CodeSha256: codeSha256(zip) };
+    if (body.Architectures !== undefined) next.Architectures = check.checkArchitectures(body.Architectures);
+    if (body.DryRun === true) return { status: 200, body: configuration({ ...fn, config: next }, 'read') };
+    return this.updated(region, fn, next, zip);
+  }
+
+  private updated(region: string, fn: StoredFunction, config: FunctionConfig, zip?: Buffer): Answer {
+    const updated = { config: { ...config, LastModified: lastModified(), RevisionId: randomUUID() }, tags: fn.tags };
+    this.store.put(region, updated, zip);
+    // Warm instances run the old code or configuration: the next invocation starts a fresh one.
+    this.runtime.retire(region, config.FunctionName);
+    return { status: 200, body: configuration(updated, 'update') };
+  }
+
+  private async invoke(req: IncomingMessage, body: Buffer, region: string, fn: StoredFunction, requestId: string): Promise<Answer> {
+    const type = header(req, 'x-amz-invocation-type') ?? 'RequestResponse';
+    if (!['RequestResponse', 'Event', 'DryRun'].includes(type)) throw validation(type, 'invocationType', 'satisfy enum value set: [Event, RequestResponse, DryRun]');
+    const logType = header(req, 'x-amz-log-type') ?? 'None';
+    if (logType !== 'None' && logType !== 'Tail') throw validation(logType, 'logType', 'satisfy enum value set: [None, Tail]');
+    const limit = type === 'Event' ? ASYNC_PAYLOAD_BYTES : SYNC_PAYLOAD_BYTES;
+    if (body.length > limit) throw new LambdaError('RequestTooLargeException', 413, `Request must be smaller than ${limit} bytes for the InvokeFunction operation`);
+    const event = body.length ? body.toString('utf8') : '{}';
+    try {
+      JSON.parse(event);
+    } catch (err) {
+      throw new LambdaError('InvalidRequestContentException', 400, `Could not parse request body into json: ${(err as Error).message}`);
+    }
+    const { config } = fn;
+    if (!check.INVOKABLE_RUNTIMES.includes(config.Runtime)) {
+      throw new LambdaError(
+        'InvalidRuntimeException',
+        502,
+        `The runtime ${config.Runtime} of function ${config.FunctionName} cannot be invoked in the iasql local cloud, which runs Node.js handlers only: ${check.INVOKABLE_RUNTIMES.join(', ')}`,
+      );
+    }
+    if (type === 'DryRun') return { status: 204 };
+    const run = this.runtime.invoke(region, config, () => this.store.zip(region, config.FunctionName), requestId, event, header(req, 'x-amz-client-context'));
+    if (type === 'Event') {
+      // Accepted at once, run in the background, once (AWS retries failed async invocations twice; the local cloud does not).
+      run.then(
+        (o) => this.logger.debug({ function: config.FunctionArn, requestId, error: o.functionError }, 'local Lambda event invocation done'),
+        (err: Error) => this.logger.warn({ function: config.FunctionArn, requestId, err: err.message }, 'local Lambda event invocation failed'),
+      );
+      return { status: 202 };
+    }
+    const outcome = await run;
+    let payload = Buffer.from(outcome.payload, 'utf8');
+    let functionError = outcome.functionError;
+    if (payload.length > SYNC_PAYLOAD_BYTES) {
+      functionError = 'Unhandled';
+      payload = Buffer.from(
+        JSON.stringify({ errorMessage: `Response payload size exceeded maximum allowed payload size (${SYNC_PAYLOAD_BYTES} bytes).`, errorType: 'Function.ResponseSizeTooLarge' }),
+      );
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' };
+    if (functionError) headers['x-amz-function-error'] = functionError;
+    if (logType === 'Tail') {
+      const log = Buffer.from(outcome.log, 'utf8');
+      headers['x-amz-log-result'] = log.subarray(Math.max(0, log.length - LOG_TAIL_BYTES)).toString('base64');
+    }
+    return { status: 200, body: payload, headers };
+  }
+
+  /** A role Lambda may use: a role ARN, of a role that exists here and trusts lambda.amazonaws.com. */
+  private assumableRole(role: unknown): string {
+    const arn = check.checkRoleArn(role);
+    if (!this.iam.lambdaCanAssume(arn)) throw invalidParameter('The role defined for the function cannot be assumed by Lambda.');
+    return arn;
+  }
+
+  async stop(): Promise<void> {
+    await this.runtime.stop();
+  }
+}
+
+/** The configuration as an answer shows it: with the state fields of the moment (see the class comment). */
+function configuration(fn: StoredFunction, moment: 'create' | 'update' | 'read' | 'list'): object {
+  const states = {
+    create: { State: 'Pending', StateReason: 'The function is being created.', StateReasonCode: 'Creating' },
+    update: { State: 'Active', LastUpdateStatus: 'InProgress', LastUpdateStatusReason: 'The function is being created.', LastUpdateStatusReasonCode: 'Creating' },
+    read: { State: 'Active', LastUpdateStatus: 'Successful' },
+    // ListFunctions leaves the state fields out, as AWS does.
+    list: {},
+  };
+  return { ...fn.config, ...states[moment] };
+}
+
+const functionArn = (region: string, name: string) => `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:${name}`;
+/** `2024-05-01T12:34:56.789+0000`, as Lambda writes LastModified. */
+const lastModified = () => new Date().toISOString().replace('Z', '+0000');
+const header = (req: IncomingMessage, name: string) => (req.headers[name] as string | undefined) || undefined;
+
+function json(body: Buffer): Record<string, unknown> {
+  if (body.length === 0) return {};
+  try {
+    const parsed = JSON.parse(body.toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed;
+  } catch {
+    // answered below
+  }
+  throw new LambdaError('InvalidRequestContentException', 400, 'Could not parse request body into json');
+}
+
+function errorBody(type: string, message: string): Pick<Answer, 'body' | 'headers'> {
+  return { body: { Type: 'User', message }, headers: { 'x-amzn-errortype': type } };
+}
+
+function send(res: ServerResponse, requestId: string, answer: Answer): void {
+  const body = answer.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(answer.body) ? answer.body : Buffer.from(JSON.stringify(answer.body));
+  res.writeHead(answer.status, {
+    'content-type': 'application/json',
+    ...answer.headers,
+    'content-length': body.length,
+    'x-amzn-requestid': requestId,
+  });
+  res.end(body);
+}
