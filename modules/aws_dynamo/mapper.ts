@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
 import type { AwsAccountExports } from '../aws_account';
+import { awsClient } from '../aws_account/clients';
 
 /** A dynamo_table row as the mapper sees it. */
 export interface DynamoRow extends Row {
@@ -28,25 +29,8 @@ const LIST_THRESHOLD = 20;
 
 const account = (ctx: CloudContext) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
-// Clients are kept across commits, per credentials, endpoint and region, so connections (keep-alive)
-// are reused; a new key or endpoint gets a new client. Bounded: the oldest goes first.
-const clients = new Map<string, DynamoDBClient>();
-const MAX_CLIENTS = 64;
-export async function dynamo(ctx: CloudContext, region: string): Promise<DynamoDBClient> {
-  const config = await account(ctx).clientConfig(region);
-  const key = JSON.stringify([config.region, config.endpoint ?? null, config.credentials.accessKeyId, config.credentials.secretAccessKey, config.credentials.sessionToken ?? null]);
-  let client = clients.get(key);
-  if (!client) {
-    if (clients.size >= MAX_CLIENTS) {
-      const [oldest, c] = clients.entries().next().value as [string, DynamoDBClient];
-      clients.delete(oldest);
-      c.destroy();
-    }
-    client = new DynamoDBClient(config);
-    clients.set(key, client);
-  }
-  return client;
-}
+/** The DynamoDB client of a region (kept across commits: see aws_account/clients.ts). */
+export const dynamo = (ctx: CloudContext, region: string): Promise<DynamoDBClient> => awsClient(ctx, 'dynamodb', region, (c) => new DynamoDBClient(c));
 
 // Real DynamoDB takes seconds to create a table; the local cloud none. Check at once, then often.
 const waiter = (client: DynamoDBClient, ctx: CloudContext) => ({ client, minDelay: 1, maxDelay: 5, maxWaitTime: 600, abortSignal: ctx.signal as never });

@@ -14,6 +14,7 @@ import {
 import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
 import { deepEqual } from '../../src/commit/rows';
 import type { AwsAccountExports } from '../aws_account';
+import { awsClient } from '../aws_account/clients';
 
 export interface IamRoleRow extends Row {
   role_name: string;
@@ -25,22 +26,8 @@ export interface IamRoleRow extends Row {
 
 const account = (ctx: Pick<CloudContext, 'dependencies'>) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
-// IAM is global; its API lives in us-east-1. Clients are kept per credentials and endpoint.
-const clients = new Map<string, IAMClient>();
-export async function iam(ctx: Pick<CloudContext, 'dependencies'>): Promise<IAMClient> {
-  const config = await account(ctx).clientConfig('us-east-1');
-  const key = JSON.stringify([config.endpoint ?? null, config.credentials]);
-  let client = clients.get(key);
-  if (!client) {
-    if (clients.size >= 32) {
-      const [k, c] = clients.entries().next().value as [string, IAMClient];
-      clients.delete(k);
-      c.destroy();
-    }
-    clients.set(key, (client = new IAMClient(config)));
-  }
-  return client;
-}
+/** IAM is global; its API lives in us-east-1. */
+export const iam = (ctx: Pick<CloudContext, 'dependencies'>): Promise<IAMClient> => awsClient(ctx, 'iam', 'us-east-1', (c) => new IAMClient(c));
 
 const notFound = (err: unknown) => (err as Error).name === 'NoSuchEntityException' || (err as Error).name === 'NoSuchEntity';
 const sorted = (a: string[] | null | undefined) => [...(a ?? [])].sort();

@@ -18,6 +18,7 @@ import {
 import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
 import { deepEqual } from '../../src/commit/rows';
 import type { AwsAccountExports } from '../aws_account';
+import { awsClient } from '../aws_account/clients';
 import { iam } from '../aws_iam/mapper';
 
 export interface LambdaRow extends Row {
@@ -40,22 +41,8 @@ export interface LambdaRow extends Row {
 
 const account = (ctx: Pick<CloudContext, 'dependencies'>) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
-// Kept across commits and calls, per credentials, endpoint and region (connections are reused).
-const clients = new Map<string, LambdaClient>();
-export async function lambda(ctx: Pick<CloudContext, 'dependencies'>, region: string): Promise<LambdaClient> {
-  const config = await account(ctx).clientConfig(region);
-  const key = JSON.stringify([config.region, config.endpoint ?? null, config.credentials]);
-  let client = clients.get(key);
-  if (!client) {
-    if (clients.size >= 64) {
-      const [k, c] = clients.entries().next().value as [string, LambdaClient];
-      clients.delete(k);
-      c.destroy();
-    }
-    clients.set(key, (client = new LambdaClient(config)));
-  }
-  return client;
-}
+/** The Lambda client of a region (kept across commits and calls: see aws_account/clients.ts). */
+export const lambda = (ctx: Pick<CloudContext, 'dependencies'>, region: string): Promise<LambdaClient> => awsClient(ctx, 'lambda', region, (c) => new LambdaClient(c));
 
 const notFound = (err: unknown) => (err as Error).name === 'ResourceNotFoundException';
 const waiter = (client: LambdaClient, ctx: CloudContext) => ({ client, minDelay: 1, maxDelay: 5, maxWaitTime: 900, abortSignal: ctx.signal as never });
