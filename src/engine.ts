@@ -18,9 +18,8 @@ import { ModuleOperations } from './modules/operations';
 import { BUILTIN_MODULES_DIR, ModuleRegistry } from './modules/registry';
 import { Rollouts } from './rollouts/rollouts';
 import { configureRpc, setupRpc } from './rpc/setup';
-import { importInstalled } from './commit/bind';
+import { cloudImporter } from './commit/bind';
 import { DEFAULT_COMMIT_OPTIONS } from './commit/change-sets';
-import { dependencyExports } from './modules/exports';
 import { RpcWorker } from './rpc/worker';
 
 export interface Engine {
@@ -119,10 +118,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const commitOptions = { ...DEFAULT_COMMIT_OPTIONS, concurrency: config.commitConcurrency ?? DEFAULT_COMMIT_OPTIONS.concurrency };
     const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
     // Installing a cloud module imports what the cloud already has, in the install's transaction.
-    modules.importer = (database, c, installed) => {
-      const base = { database, query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[], logger, signal: new AbortController().signal, progress: () => undefined };
-      return importInstalled({ registry, database, client: c, base, exportsOf: (v, cl) => dependencyExports(registry, v, { ...base, iasql: undefined as never }, cl), logger, options: commitOptions }, c, installed);
-    };
+    modules.importer = cloudImporter(registry, logger, commitOptions);
     // Modules' hooks learn where the local cloud is (aws_account points a new database at it).
     if (localCloud) modules.settings['iasql.local_cloud_endpoint'] = localCloud.endpoint;
     await databases.reconcile();

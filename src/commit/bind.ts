@@ -4,6 +4,7 @@ import type { ChangeSetApi, RpcContext } from '../modules/define';
 import type { LoadedVersion, ModuleRegistry } from '../modules/registry';
 import { ChangeSets, CommitOptions, DEFAULT_COMMIT_OPTIONS, Progress } from './change-sets';
 import type { BoundEntity } from './plan';
+import { dependencyExports } from '../modules/exports';
 import { replaySql } from './replay';
 
 export interface BindOptions {
@@ -59,10 +60,18 @@ export function describeProgress(p: Progress): string {
   return `iasql_commit: ${p.applied}/${p.total} applied${running}`;
 }
 
-/** After an install, inside its transaction: the new modules' tables get what the cloud has. */
-export async function importInstalled(o: BindOptions, c: PoolClient, installed: LoadedVersion[]): Promise<void> {
-  const entities = await boundEntities({ ...o, client: c }, installed);
-  if (entities.size === 0) return;
-  const sets = new ChangeSets(c, o.database, entities, o.logger, o.options ?? DEFAULT_COMMIT_OPTIONS);
-  await sets.sync(false, [...entities.keys()], 'import');
+/**
+ * What runs inside every install's transaction (ModuleOperations.importer): the new modules'
+ * cloud tables get what the cloud has. Mappers read the database on the install's connection, so
+ * they see what the install just wrote (aws_account's credentials).
+ */
+export function cloudImporter(registry: ModuleRegistry, logger: Logger, options: CommitOptions = DEFAULT_COMMIT_OPTIONS) {
+  return async (database: string, c: PoolClient, installed: LoadedVersion[]): Promise<void> => {
+    const base = { database, query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params)).rows as T[], logger, signal: new AbortController().signal };
+    // Exports see the same context as an rpc handler's, less the engine API (an import is no call).
+    const exportsOf = (v: LoadedVersion, cl: PoolClient) => dependencyExports(registry, v, { ...base, progress: () => undefined, iasql: undefined as never }, cl);
+    const entities = await boundEntities({ registry, database, client: c, base, exportsOf, logger }, installed);
+    if (entities.size === 0) return;
+    await new ChangeSets(c, database, entities, logger, options).importFromCloud([...entities.keys()]);
+  };
 }

@@ -1,9 +1,10 @@
 import { escapeIdentifier as ident } from 'pg';
-import type { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import type { Logger } from '../logger';
 import { RpcError } from '../rpc/errors';
-import { BoundEntity, dependencies, foreignKeys, Operation, Plan, planChanges, planRows, Touched, touchedRows } from './plan';
-import { identity, insertSql, matches, rowJson, updateSql } from './rows';
+import { BoundEntity, dependencies, foreignKeys, Operation, parentsFirst, Plan, planChanges, planRows, Touched, touchedRows } from './plan';
+import { identity, insertSql, rowJson, updateSql } from './rows';
+import { reconcile } from './sync';
 import { runTasks, withRetry } from './scheduler';
 import type { PlanRow, Row } from './types';
 
@@ -61,8 +62,6 @@ export class ChangeSets {
     private readonly options: CommitOptions = DEFAULT_COMMIT_OPTIONS,
     /** Reports progress of a running commit (throttled by the caller). */
     private readonly onProgress: (changeSet: number, p: Progress) => void = () => undefined,
-    /** A pool of the same database, for writes that must not wait for the commit's own transaction. */
-    private readonly pool?: Pool,
   ) {}
 
   async begin(): Promise<{ change_set_id: number; pending_changes: number }> {
@@ -110,7 +109,7 @@ export class ChangeSets {
           this.c.query(`update iasql_change_set set progress = $2 where id = $1`, [open.id, JSON.stringify(p)]).catch(() => undefined);
         }
       };
-      const planned_at = performance.now();
+      const plannedAt = performance.now();
       const outcome = await runTasks(
         plan.operations.map((op) => ({ key: op.key, bucket: this.bucket(op), dependsOn: deps.get(op.key)!, run: () => this.apply(op) })),
         () => this.options.concurrency,
@@ -118,7 +117,7 @@ export class ChangeSets {
       );
       const results = new Map(outcome.done.map((d) => [d.key, d.result]));
 
-      const applied_at = performance.now();
+      const appliedAt = performance.now();
       if (outcome.failed.length === 0) {
         await this.transaction('commit', async () => {
           await this.writeBack([
@@ -134,7 +133,7 @@ export class ChangeSets {
         });
         const ms = (a: number, b: number) => Math.round(b - a);
         this.logger.info(
-          { database: this.database, changeSet: open.id, operations: planned.length, ms: ms(started, performance.now()), planMs: ms(started, planned_at), applyMs: ms(planned_at, applied_at), writeBackMs: ms(applied_at, performance.now()) },
+          { database: this.database, changeSet: open.id, operations: planned.length, ms: ms(started, performance.now()), planMs: ms(started, plannedAt), applyMs: ms(plannedAt, appliedAt), writeBackMs: ms(appliedAt, performance.now()) },
           'commit applied',
         );
         return planned;
@@ -191,55 +190,8 @@ export class ChangeSets {
     });
   }
 
-  /** Imports what the cloud has into the rows of `tables` (all cloud tables when undefined). */
-  async sync(dryRun: boolean, tables?: string[], source = 'sync'): Promise<PlanRow[]> {
-    const run = async () => {
-      const wanted = [...this.entities.values()].filter((b) => !tables || tables.includes(b.entity.table));
-      const order = await this.parentsFirst(wanted.map((b) => b.entity.table));
-      const changes: Array<{ bound: BoundEntity; action: PlanRow['action']; rowId: number | null; cloud: Row | null; description: string }> = [];
-      const reads = await Promise.all(wanted.map(async (b) => ({ b, cloud: await this.cloudCall(b, () => b.entity.readAll(b.ctx)) })));
-      for (const { b, cloud } of reads) {
-        if (cloud === null) {
-          this.logger.info({ database: this.database, table: b.entity.table }, 'cloud not configured yet: nothing imported');
-          continue;
-        }
-        const rows = (await this.c.query<Row>(`select * from ${ident(b.entity.table)}`)).rows;
-        const have = new Map(rows.map((r) => [identity(b.entity, r), r]));
-        const seen = new Set<string>();
-        for (const cr of cloud) {
-          const key = identity(b.entity, cr);
-          seen.add(key);
-          const row = have.get(key);
-          if (!row) changes.push({ bound: b, action: 'create', rowId: null, cloud: cr, description: key });
-          else if (!matches(b.entity, row, cr) || (b.entity.cloudColumns ?? []).some((col) => JSON.stringify(row[col] ?? null) !== JSON.stringify(cr[col] ?? null))) {
-            changes.push({ bound: b, action: 'update', rowId: Number(row.id), cloud: cr, description: key });
-          }
-        }
-        for (const [key, row] of have) if (!seen.has(key)) changes.push({ bound: b, action: 'delete', rowId: Number(row.id), cloud: null, description: key });
-      }
-      const pos = (t: string) => order.indexOf(t);
-      changes.sort((a, b) =>
-        a.action === 'delete' && b.action === 'delete' ? pos(b.bound.entity.table) - pos(a.bound.entity.table) : a.action === 'delete' ? -1 : b.action === 'delete' ? 1 : pos(a.bound.entity.table) - pos(b.bound.entity.table),
-      );
-      if (!dryRun) {
-        for (const ch of changes) {
-          const table = ch.bound.entity.table;
-          if (ch.action === 'delete') await this.c.query(`delete from ${ident(table)} where id = $1`, [ch.rowId]);
-          else if (ch.action === 'create') ch.rowId = Number((await this.c.query<{ id: number }>(insertSql(table, Object.keys(ch.cloud!)), [rowJson(ch.cloud!)])).rows[0].id);
-          else await this.c.query(updateSql(table, Object.keys(ch.cloud!)), [rowJson(ch.cloud!), ch.rowId]);
-        }
-      }
-      return changes.map((ch) => ({ action: ch.action, table_name: ch.bound.entity.table, id: ch.rowId, description: ch.description }));
-    };
-    if (source === 'import') {
-      // Inside the install's transaction: the module's tables were just created.
-      await this.c.query(`select set_config('iasql.source', 'import', true)`);
-      try {
-        return await run();
-      } finally {
-        await this.c.query(`select set_config('iasql.source', '', true)`);
-      }
-    }
+  /** iasql_sync / iasql_preview_sync: what the cloud has becomes the rows (or, dry, is only reported). */
+  async sync(dryRun: boolean): Promise<PlanRow[]> {
     return this.locked(dryRun ? 'preview_sync' : 'sync', async () => {
       const open = await this.openSet(true);
       if (open && !dryRun) {
@@ -247,8 +199,19 @@ export class ChangeSets {
           hint: 'commit or roll it back first (SELECT * FROM iasql_commit() / iasql_rollback()); iasql_preview_sync() shows the drift without changing anything',
         });
       }
-      return dryRun ? run() : this.transaction(source, run);
+      const all = [...this.entities.keys()];
+      return dryRun ? reconcile(this.c, this.entities, all, true, (b, fn) => this.cloudCall(b, fn), this.logger.child({ database: this.database })) : this.transaction('sync', () => reconcile(this.c, this.entities, all, false, (b, fn) => this.cloudCall(b, fn), this.logger.child({ database: this.database })));
     });
+  }
+
+  /** Inside an install's transaction (its tables were just created): the rows get what the cloud has. */
+  async importFromCloud(tables: string[]): Promise<void> {
+    await this.c.query(`select set_config('iasql.source', 'import', true)`);
+    try {
+      await reconcile(this.c, this.entities, tables, false, (b, fn) => this.cloudCall(b, fn), this.logger.child({ database: this.database }));
+    } finally {
+      await this.c.query(`select set_config('iasql.source', '', true)`);
+    }
   }
 
   // ---- internals ----
@@ -336,7 +299,7 @@ export class ChangeSets {
   /** After a failed commit: the cloud rows the change set touched go back to how they were before it. */
   private async restoreRows(touched: Touched[]) {
     const cloudRows = touched.filter((t) => this.entities.has(t.table));
-    const order = await this.parentsFirst([...new Set(cloudRows.map((t) => t.table))]);
+    const order = await parentsFirst(this.c, [...new Set(cloudRows.map((t) => t.table))]);
     const pos = (t: string) => order.indexOf(t);
     for (const t of [...cloudRows].sort((a, b) => pos(b.table) - pos(a.table))) {
       if (!t.before && t.after) await this.c.query(`delete from ${ident(t.table)} where id = $1`, [t.rowId]);
@@ -353,7 +316,7 @@ export class ChangeSets {
   private async resetToCloud(touched: Touched[]): Promise<PlanRow[]> {
     const done: PlanRow[] = [];
     const cloudRows = touched.filter((t) => this.entities.has(t.table));
-    const order = await this.parentsFirst([...new Set(cloudRows.map((t) => t.table))]);
+    const order = await parentsFirst(this.c, [...new Set(cloudRows.map((t) => t.table))]);
     const pos = (t: string) => order.indexOf(t);
     const views = await Promise.all(
       cloudRows.map(async (t) => {
@@ -377,20 +340,6 @@ export class ChangeSets {
       done.push({ action: t.after ? 'update' : 'create', table_name: t.table, id: t.rowId, description: identity(b.entity, cloud) });
     }
     return done;
-  }
-
-  /** Tables ordered so that a table comes after the tables its foreign keys reference. */
-  private async parentsFirst(tables: string[]): Promise<string[]> {
-    const fks = await foreignKeys(this.c, tables);
-    const out: string[] = [];
-    const visit = (t: string, path: Set<string>) => {
-      if (out.includes(t) || path.has(t)) return;
-      path.add(t);
-      for (const fk of fks) if (fk.child === t && fk.parent !== t) visit(fk.parent, path);
-      out.push(t);
-    };
-    for (const t of tables) visit(t, new Set());
-    return out;
   }
 
   /** Runs `fn` holding the commit lock; a second holder fails at once with what is running. */

@@ -194,10 +194,23 @@ export function dependencies(ops: Operation[], fks: ForeignKey[]): Map<string, s
         // a deletes a parent whose child b is deleted
         if (fk.parent === a.bound.entity.table && fk.child === b.bound.entity.table) {
           if (a.action === 'delete' && b.action === 'delete' && refers(b.touched.before ?? b.cloud, fk, a.touched.before ?? a.cloud)) deps.get(a.key)!.push(b.key);
-          // replacing a parent first deletes it: its children must not be in the middle of being deleted
         }
       }
     }
   }
   return deps;
+}
+
+/** Tables ordered so that a table comes after the tables its foreign keys reference. */
+export async function parentsFirst(c: PoolClient, tables: string[]): Promise<string[]> {
+  const fks = await foreignKeys(c, tables);
+  const out: string[] = [];
+  const visit = (t: string, path: Set<string>) => {
+    if (out.includes(t) || path.has(t)) return;
+    path.add(t);
+    for (const fk of fks) if (fk.child === t && fk.parent !== t) visit(fk.parent, path);
+    out.push(t);
+  };
+  for (const t of tables) visit(t, new Set());
+  return out;
 }

@@ -48,7 +48,7 @@ export interface UpgradeReport {
  * as it was and the error names the module, version, file, line and statement that failed.
  */
 export class ModuleOperations {
-  /** Runs inside every install's transaction after its steps, unless the caller gives its own (the commit engine imports from the cloud here). */
+  /** Runs inside every install's transaction once every module is in (the commit engine imports from the cloud here): if it fails, nothing was installed. */
   importer?: (database: string, c: PoolClient, installed: LoadedVersion[]) => Promise<void>;
   /**
    * Settings (GUCs) every module operation's transaction sees, for modules' SQL hooks: e.g.
@@ -69,11 +69,10 @@ export class ModuleOperations {
   }
 
   /**
-   * `specs` are module names, or `name@x.y.z` to pin a version. Dependencies come along.
-   * `afterSteps` runs inside the same transaction once every module is in (the commit engine
-   * imports what the cloud has there): if it fails, nothing was installed.
+   * `specs` are module names, or `name@x.y.z` to pin a version. Dependencies come along; then the
+   * `importer`, in the same transaction.
    */
-  async install(database: string, specs: string[], client?: PoolClient, afterSteps?: (c: PoolClient, installed: LoadedVersion[]) => Promise<void>): Promise<InstallReport> {
+  async install(database: string, specs: string[], client?: PoolClient): Promise<InstallReport> {
     const wanted = specs.map((s) => this.parseSpec(s));
     return this.inTransaction(database, async (c, role) => {
       const installed = new Map((await this.readInstalled(c)).map((m) => [m.name, m.version]));
@@ -102,8 +101,7 @@ export class ModuleOperations {
         created.set(name, await this.apply(c, role, { module: name, to }));
         report.installed.push({ module: name, version: to.version });
       }
-      const after = afterSteps ?? (this.importer && ((cc: PoolClient, v: LoadedVersion[]) => this.importer!(database, cc, v)));
-      if (after && order.length) await after(c, order.map((n) => targets.get(n)!));
+      if (this.importer && order.length) await this.importer(database, c, order.map((n) => targets.get(n)!));
       for (const name of order) {
         for (const table of created.get(name)!) report.tables.push({ module: name, table, records: await count(c, table) });
       }

@@ -5,7 +5,7 @@ import type { IasqlApi, RpcContext } from '../modules/define';
 import type { ModuleOperations } from '../modules/operations';
 import type { LoadedVersion, ModuleRegistry } from '../modules/registry';
 import type { Connections } from '../postgres/connections';
-import { changeSetApi, importInstalled } from '../commit/bind';
+import { changeSetApi } from '../commit/bind';
 import { dependencyExports } from '../modules/exports';
 import type { CommitOptions } from '../commit/change-sets';
 import { ENGINE_VERSION } from '../version';
@@ -300,7 +300,7 @@ export class RpcWorker {
     };
     return {
       version: ENGINE_VERSION,
-      install: (specs) => this.modules.install(database, specs, client, (c, installed) => importInstalled({ ...bind, client: c, base: { ...base, query: queryOn(c) } }, c, installed)),
+      install: (specs) => this.modules.install(database, specs, client),
       uninstall: (names) => this.modules.uninstall(database, names, client),
       upgrade: () => this.modules.upgrade(database, client),
       available: () => this.registry.list().map((m) => ({ name: m.name, latest: m.latest.version, dependencies: m.latest.dependencies })),
