@@ -200,7 +200,7 @@ export class ChangeSets {
         });
       }
       const all = [...this.entities.keys()];
-      return dryRun ? reconcile(this.c, this.entities, all, true, (b, fn) => this.cloudCall(b, fn), this.logger.child({ database: this.database })) : this.transaction('sync', () => reconcile(this.c, this.entities, all, false, (b, fn) => this.cloudCall(b, fn), this.logger.child({ database: this.database })));
+      return dryRun ? this.reconcile(all, true) : this.transaction('sync', () => this.reconcile(all, false));
     });
   }
 
@@ -208,13 +208,17 @@ export class ChangeSets {
   async importFromCloud(tables: string[]): Promise<void> {
     await this.c.query(`select set_config('iasql.source', 'import', true)`);
     try {
-      await reconcile(this.c, this.entities, tables, false, (b, fn) => this.cloudCall(b, fn), this.logger.child({ database: this.database }));
+      await this.reconcile(tables, false);
     } finally {
       await this.c.query(`select set_config('iasql.source', '', true)`);
     }
   }
 
   // ---- internals ----
+
+  private reconcile(tables: string[], dryRun: boolean): Promise<PlanRow[]> {
+    return reconcile(this.c, this.entities, tables, dryRun, (b, fn) => this.cloudCall(b, fn), this.logger.child({ database: this.database }));
+  }
 
   private async plan(from: string, to: string): Promise<Plan> {
     const touched = await touchedRows(this.c, from, to);
