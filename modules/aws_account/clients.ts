@@ -28,3 +28,14 @@ export async function awsClient<C extends { destroy(): void }>(
   }
   return client;
 }
+
+/**
+ * A package loaded on first use instead of when the engine starts: the AWS SDK clients cost
+ * 100-150 ms each to load, which every start paid for modules a database may never use. Typed as
+ * the package; `new Sdk.Command(...)` and `Sdk.fn(...)` read as with a static import.
+ */
+export function lazyRequire<T extends object>(name: string): T {
+  let loaded: T | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return new Proxy({} as T, { get: (_t, prop) => (loaded ??= require(name) as T)[prop as keyof T] });
+}

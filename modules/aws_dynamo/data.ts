@@ -1,8 +1,11 @@
-import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { lazyRequire } from '../aws_account/clients';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { RpcArgument, RpcContext, RpcMethod } from '../../src/modules/define';
 import { RPC_SQLSTATE, RpcError } from '../../src/rpc/errors';
 import { fromItem, isObject, Item, Json, kindOf, toItem } from './items';
 import { dynamo } from './mapper';
+
+const Dynamo = lazyRequire<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb');
 
 /**
  * The DynamoDB data plane from SQL: items of a table put, read, deleted, queried and scanned as
@@ -154,7 +157,7 @@ export const dataMethods: Record<string, RpcMethod> = {
     async handler(ctx, a) {
       const item = toItem('item', a.item, `'{"id": "42", "total": 99.5}': the key attributes and any others`);
       const t = await target(ctx, 'dynamo_put', a);
-      await send(ctx, t, () => t.client.send(new PutItemCommand({ TableName: t.table, Item: item }), { abortSignal: ctx.signal as never }));
+      await send(ctx, t, () => t.client.send(new Dynamo.PutItemCommand({ TableName: t.table, Item: item }), { abortSignal: ctx.signal as never }));
       return fromItem(item);
     },
   },
@@ -167,7 +170,7 @@ export const dataMethods: Record<string, RpcMethod> = {
     async handler(ctx, a) {
       const key = toKey(a.key);
       const t = await target(ctx, 'dynamo_get', a);
-      const out = await send(ctx, t, () => t.client.send(new GetItemCommand({ TableName: t.table, Key: key, ConsistentRead: true }), { abortSignal: ctx.signal as never }));
+      const out = await send(ctx, t, () => t.client.send(new Dynamo.GetItemCommand({ TableName: t.table, Key: key, ConsistentRead: true }), { abortSignal: ctx.signal as never }));
       return fromItem(out.Item);
     },
   },
@@ -180,7 +183,7 @@ export const dataMethods: Record<string, RpcMethod> = {
     async handler(ctx, a) {
       const key = toKey(a.key);
       const t = await target(ctx, 'dynamo_delete', a);
-      const out = await send(ctx, t, () => t.client.send(new DeleteItemCommand({ TableName: t.table, Key: key, ReturnValues: 'ALL_OLD' }), { abortSignal: ctx.signal as never }));
+      const out = await send(ctx, t, () => t.client.send(new Dynamo.DeleteItemCommand({ TableName: t.table, Key: key, ReturnValues: 'ALL_OLD' }), { abortSignal: ctx.signal as never }));
       return fromItem(out.Attributes);
     },
   },
@@ -206,7 +209,7 @@ export const dataMethods: Record<string, RpcMethod> = {
       const t = await target(ctx, 'dynamo_query', a);
       return allPages(ctx, t, (start) =>
         t.client.send(
-          new QueryCommand({
+          new Dynamo.QueryCommand({
             TableName: t.table,
             IndexName: index,
             KeyConditionExpression: a.key_condition as string,
@@ -229,7 +232,7 @@ export const dataMethods: Record<string, RpcMethod> = {
     returns: { table: [{ name: 'item', type: 'jsonb' }] },
     async handler(ctx, a) {
       const t = await target(ctx, 'dynamo_scan', a);
-      return allPages(ctx, t, (start) => t.client.send(new ScanCommand({ TableName: t.table, ConsistentRead: true, ExclusiveStartKey: start }), { abortSignal: ctx.signal as never }));
+      return allPages(ctx, t, (start) => t.client.send(new Dynamo.ScanCommand({ TableName: t.table, ConsistentRead: true, ExclusiveStartKey: start }), { abortSignal: ctx.signal as never }));
     },
   },
 };

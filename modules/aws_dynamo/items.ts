@@ -1,6 +1,8 @@
+import { lazyRequire } from '../aws_account/clients';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { RPC_SQLSTATE, RpcError } from '../../src/rpc/errors';
+
+const DynamoUtil = lazyRequire<typeof import('@aws-sdk/util-dynamodb')>('@aws-sdk/util-dynamodb');
 
 /**
  * DynamoDB items as plain JSON, both ways (docs/aws-modules.md, "Items as JSON"):
@@ -31,7 +33,7 @@ export function kindOf(v: unknown): string {
 export function toItem(what: string, value: unknown, hint: string): Item {
   if (!isObject(value)) throw bad(`${what} must be a JSON object of attributes, not ${kindOf(value)}`, hint);
   checkNumbers(value, what);
-  return marshall(value, { removeUndefinedValues: true });
+  return DynamoUtil.marshall(value, { removeUndefinedValues: true });
 }
 
 function checkNumbers(v: unknown, path: string): void {
@@ -44,7 +46,7 @@ function checkNumbers(v: unknown, path: string): void {
 
 /** A DynamoDB item → plain JSON; undefined (no item) → null. */
 export function fromItem(item: Item | undefined): Json {
-  return item ? plain(unmarshall(item, { wrapNumbers: number })) : null;
+  return item ? plain(DynamoUtil.unmarshall(item, { wrapNumbers: number })) : null;
 }
 
 function plain(v: unknown): Json {

@@ -1,17 +1,9 @@
-import {
-  CreateTableCommand,
-  DeleteTableCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  paginateListTables,
-  TableDescription,
-  UpdateTableCommand,
-  waitUntilTableExists,
-  waitUntilTableNotExists,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient, TableDescription } from '@aws-sdk/client-dynamodb';
 import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
 import type { AwsAccountExports } from '../aws_account';
-import { awsClient } from '../aws_account/clients';
+import { awsClient, lazyRequire } from '../aws_account/clients';
+
+const Dynamo = lazyRequire<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb');
 
 /** A dynamo_table row as the mapper sees it. */
 export interface DynamoRow extends Row {
@@ -30,7 +22,7 @@ const LIST_THRESHOLD = 20;
 const account = (ctx: CloudContext) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
 /** The DynamoDB client of a region (kept across commits: see aws_account/clients.ts). */
-export const dynamo = (ctx: CloudContext, region: string): Promise<DynamoDBClient> => awsClient(ctx, 'dynamodb', region, (c) => new DynamoDBClient(c));
+export const dynamo = (ctx: CloudContext, region: string): Promise<DynamoDBClient> => awsClient(ctx, 'dynamodb', region, (c) => new Dynamo.DynamoDBClient(c));
 
 // Real DynamoDB takes seconds to create a table; the local cloud none. Check at once, then often.
 const waiter = (client: DynamoDBClient, ctx: CloudContext) => ({ client, minDelay: 1, maxDelay: 5, maxWaitTime: 600, abortSignal: ctx.signal as never });
@@ -67,7 +59,7 @@ function capacity(row: DynamoRow) {
 async function describe(ctx: CloudContext, table_name: string, region: string): Promise<DynamoRow | undefined> {
   const client = await dynamo(ctx, region);
   try {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: table_name }), { abortSignal: ctx.signal as never });
+    const { Table } = await client.send(new Dynamo.DescribeTableCommand({ TableName: table_name }), { abortSignal: ctx.signal as never });
     return Table ? toRow(Table, region) : undefined;
   } catch (err) {
     if ((err as Error).name === 'ResourceNotFoundException') return undefined;
@@ -108,7 +100,7 @@ export const dynamoTable: CloudEntity<DynamoRow> = {
         let candidates = list;
         if (list.length >= LIST_THRESHOLD) {
           const names = new Set<string>();
-          for await (const page of paginateListTables({ client: await dynamo(ctx, region) }, {})) for (const n of page.TableNames ?? []) names.add(n);
+          for await (const page of Dynamo.paginateListTables({ client: await dynamo(ctx, region) }, {})) for (const n of page.TableNames ?? []) names.add(n);
           candidates = list.filter((id) => names.has(id.table_name));
         }
         const rows = await pool(candidates, 10, (id) => describe(ctx, id.table_name, region));
@@ -125,7 +117,7 @@ export const dynamoTable: CloudEntity<DynamoRow> = {
       regions.map(async (region) => {
         const client = await dynamo(ctx, region);
         const names: string[] = [];
-        for await (const page of paginateListTables({ client }, {})) names.push(...(page.TableNames ?? []));
+        for await (const page of Dynamo.paginateListTables({ client }, {})) names.push(...(page.TableNames ?? []));
         const rows = await pool(names, 10, (name) => describe(ctx, name, region));
         return rows.filter((r): r is DynamoRow => r !== undefined);
       }),
@@ -137,7 +129,7 @@ export const dynamoTable: CloudEntity<DynamoRow> = {
     const client = await dynamo(ctx, row.region);
     const names = Object.keys(row.primary_key);
     await client.send(
-      new CreateTableCommand({
+      new Dynamo.CreateTableCommand({
         TableName: row.table_name,
         TableClass: row.table_class,
         KeySchema: names.map((n, i) => ({ AttributeName: n, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
@@ -147,7 +139,7 @@ export const dynamoTable: CloudEntity<DynamoRow> = {
       { abortSignal: ctx.signal as never },
     );
     // The waiter's last DescribeTable is the table as it is now: no need to ask again.
-    const done = await waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
+    const done = await Dynamo.waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
     const table = (done.reason as { Table?: TableDescription } | undefined)?.Table;
     return table ? toRow(table, row.region) : (await describe(ctx, row.table_name, row.region))!;
   },
@@ -155,12 +147,12 @@ export const dynamoTable: CloudEntity<DynamoRow> = {
   async update(ctx, row, cloud) {
     const client = await dynamo(ctx, row.region);
     if (!sameThroughput(row.throughput, cloud.throughput)) {
-      await client.send(new UpdateTableCommand({ TableName: row.table_name, ...capacity(row) }), { abortSignal: ctx.signal as never });
-      await waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
+      await client.send(new Dynamo.UpdateTableCommand({ TableName: row.table_name, ...capacity(row) }), { abortSignal: ctx.signal as never });
+      await Dynamo.waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
     }
     if (row.table_class !== cloud.table_class) {
-      await client.send(new UpdateTableCommand({ TableName: row.table_name, TableClass: row.table_class }), { abortSignal: ctx.signal as never });
-      await waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
+      await client.send(new Dynamo.UpdateTableCommand({ TableName: row.table_name, TableClass: row.table_class }), { abortSignal: ctx.signal as never });
+      await Dynamo.waitUntilTableExists(waiter(client, ctx), { TableName: row.table_name });
     }
     return (await describe(ctx, row.table_name, row.region))!;
   },
@@ -171,12 +163,12 @@ export const dynamoTable: CloudEntity<DynamoRow> = {
   async delete(ctx, row) {
     const client = await dynamo(ctx, row.region);
     try {
-      await client.send(new DeleteTableCommand({ TableName: row.table_name }), { abortSignal: ctx.signal as never });
+      await client.send(new Dynamo.DeleteTableCommand({ TableName: row.table_name }), { abortSignal: ctx.signal as never });
     } catch (err) {
       if ((err as Error).name === 'ResourceNotFoundException') return;
       throw err;
     }
-    await waitUntilTableNotExists(waiter(client, ctx), { TableName: row.table_name });
+    await Dynamo.waitUntilTableNotExists(waiter(client, ctx), { TableName: row.table_name });
   },
 
   equals: (row, cloud) =>

@@ -1,20 +1,10 @@
-import {
-  AttachRolePolicyCommand,
-  CreateRoleCommand,
-  DeleteRoleCommand,
-  DetachRolePolicyCommand,
-  GetRoleCommand,
-  IAMClient,
-  paginateListAttachedRolePolicies,
-  paginateListRoles,
-  Role,
-  UpdateAssumeRolePolicyCommand,
-  UpdateRoleCommand,
-} from '@aws-sdk/client-iam';
+import type { IAMClient, Role } from '@aws-sdk/client-iam';
 import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
 import { deepEqual } from '../../src/commit/rows';
 import type { AwsAccountExports } from '../aws_account';
-import { awsClient } from '../aws_account/clients';
+import { awsClient, lazyRequire } from '../aws_account/clients';
+
+export const Iam = lazyRequire<typeof import('@aws-sdk/client-iam')>('@aws-sdk/client-iam');
 
 export interface IamRoleRow extends Row {
   role_name: string;
@@ -27,7 +17,7 @@ export interface IamRoleRow extends Row {
 const account = (ctx: Pick<CloudContext, 'dependencies'>) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
 /** IAM is global; its API lives in us-east-1. */
-export const iam = (ctx: Pick<CloudContext, 'dependencies'>): Promise<IAMClient> => awsClient(ctx, 'iam', 'us-east-1', (c) => new IAMClient(c));
+export const iam = (ctx: Pick<CloudContext, 'dependencies'>): Promise<IAMClient> => awsClient(ctx, 'iam', 'us-east-1', (c) => new Iam.IAMClient(c));
 
 const notFound = (err: unknown) => (err as Error).name === 'NoSuchEntityException' || (err as Error).name === 'NoSuchEntity';
 const sorted = (a: string[] | null | undefined) => [...(a ?? [])].sort();
@@ -35,7 +25,7 @@ const policyDoc = (raw: string | undefined) => (raw ? JSON.parse(decodeURICompon
 
 async function attached(client: IAMClient, role: string): Promise<string[]> {
   const arns: string[] = [];
-  for await (const page of paginateListAttachedRolePolicies({ client }, { RoleName: role })) for (const p of page.AttachedPolicies ?? []) arns.push(p.PolicyArn!);
+  for await (const page of Iam.paginateListAttachedRolePolicies({ client }, { RoleName: role })) for (const p of page.AttachedPolicies ?? []) arns.push(p.PolicyArn!);
   return arns.sort();
 }
 
@@ -52,7 +42,7 @@ async function toRow(client: IAMClient, r: Role): Promise<IamRoleRow> {
 async function read(ctx: CloudContext, name: string): Promise<IamRoleRow | undefined> {
   const client = await iam(ctx);
   try {
-    const { Role: r } = await client.send(new GetRoleCommand({ RoleName: name }), { abortSignal: ctx.signal as never });
+    const { Role: r } = await client.send(new Iam.GetRoleCommand({ RoleName: name }), { abortSignal: ctx.signal as never });
     return r ? toRow(client, r) : undefined;
   } catch (err) {
     if (notFound(err)) return undefined;
@@ -61,8 +51,8 @@ async function read(ctx: CloudContext, name: string): Promise<IamRoleRow | undef
 }
 
 async function syncPolicies(ctx: CloudContext, client: IAMClient, role: string, want: string[], have: string[]) {
-  for (const arn of want.filter((a) => !have.includes(a))) await client.send(new AttachRolePolicyCommand({ RoleName: role, PolicyArn: arn }), { abortSignal: ctx.signal as never });
-  for (const arn of have.filter((a) => !want.includes(a))) await client.send(new DetachRolePolicyCommand({ RoleName: role, PolicyArn: arn }), { abortSignal: ctx.signal as never });
+  for (const arn of want.filter((a) => !have.includes(a))) await client.send(new Iam.AttachRolePolicyCommand({ RoleName: role, PolicyArn: arn }), { abortSignal: ctx.signal as never });
+  for (const arn of have.filter((a) => !want.includes(a))) await client.send(new Iam.DetachRolePolicyCommand({ RoleName: role, PolicyArn: arn }), { abortSignal: ctx.signal as never });
 }
 
 export const iamRole: CloudEntity<IamRoleRow> = {
@@ -78,14 +68,14 @@ export const iamRole: CloudEntity<IamRoleRow> = {
     const client = await iam(ctx);
     const roles: Role[] = [];
     // Service-linked roles belong to AWS services, not to anyone's infrastructure code.
-    for await (const page of paginateListRoles({ client }, {})) roles.push(...(page.Roles ?? []).filter((r) => !(r.Path ?? '/').startsWith('/aws-service-role/')));
+    for await (const page of Iam.paginateListRoles({ client }, {})) roles.push(...(page.Roles ?? []).filter((r) => !(r.Path ?? '/').startsWith('/aws-service-role/')));
     return Promise.all(roles.map((r) => toRow(client, r)));
   },
 
   async create(ctx, row) {
     const client = await iam(ctx);
     await client.send(
-      new CreateRoleCommand({ RoleName: row.role_name, AssumeRolePolicyDocument: JSON.stringify(row.assume_role_policy_document), Description: row.description ?? undefined }),
+      new Iam.CreateRoleCommand({ RoleName: row.role_name, AssumeRolePolicyDocument: JSON.stringify(row.assume_role_policy_document), Description: row.description ?? undefined }),
       { abortSignal: ctx.signal as never },
     );
     await syncPolicies(ctx, client, row.role_name, sorted(row.attached_policies_arns), []);
@@ -95,10 +85,10 @@ export const iamRole: CloudEntity<IamRoleRow> = {
   async update(ctx, row, cloud) {
     const client = await iam(ctx);
     if (!deepEqual(row.assume_role_policy_document, cloud.assume_role_policy_document)) {
-      await client.send(new UpdateAssumeRolePolicyCommand({ RoleName: row.role_name, PolicyDocument: JSON.stringify(row.assume_role_policy_document) }), { abortSignal: ctx.signal as never });
+      await client.send(new Iam.UpdateAssumeRolePolicyCommand({ RoleName: row.role_name, PolicyDocument: JSON.stringify(row.assume_role_policy_document) }), { abortSignal: ctx.signal as never });
     }
     if ((row.description ?? null) !== (cloud.description ?? null)) {
-      await client.send(new UpdateRoleCommand({ RoleName: row.role_name, Description: row.description ?? '' }), { abortSignal: ctx.signal as never });
+      await client.send(new Iam.UpdateRoleCommand({ RoleName: row.role_name, Description: row.description ?? '' }), { abortSignal: ctx.signal as never });
     }
     await syncPolicies(ctx, client, row.role_name, sorted(row.attached_policies_arns), sorted(cloud.attached_policies_arns));
     return (await read(ctx, row.role_name))!;
@@ -109,7 +99,7 @@ export const iamRole: CloudEntity<IamRoleRow> = {
     try {
       // AWS refuses to delete a role with policies attached: detach them first.
       await syncPolicies(ctx, client, row.role_name, [], await attached(client, row.role_name));
-      await client.send(new DeleteRoleCommand({ RoleName: row.role_name }), { abortSignal: ctx.signal as never });
+      await client.send(new Iam.DeleteRoleCommand({ RoleName: row.role_name }), { abortSignal: ctx.signal as never });
     } catch (err) {
       if (!notFound(err)) throw err;
     }

@@ -1,25 +1,11 @@
-import { GetRoleCommand } from '@aws-sdk/client-iam';
-import {
-  CreateFunctionCommand,
-  DeleteFunctionCommand,
-  FunctionConfiguration,
-  GetFunctionCommand,
-  LambdaClient,
-  ListTagsCommand,
-  paginateListFunctions,
-  Runtime,
-  TagResourceCommand,
-  UntagResourceCommand,
-  UpdateFunctionCodeCommand,
-  UpdateFunctionConfigurationCommand,
-  waitUntilFunctionActiveV2,
-  waitUntilFunctionUpdatedV2,
-} from '@aws-sdk/client-lambda';
+import type { FunctionConfiguration, LambdaClient, Runtime } from '@aws-sdk/client-lambda';
 import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
 import { deepEqual } from '../../src/commit/rows';
 import type { AwsAccountExports } from '../aws_account';
-import { awsClient } from '../aws_account/clients';
-import { iam } from '../aws_iam/mapper';
+import { awsClient, lazyRequire } from '../aws_account/clients';
+import { Iam, iam } from '../aws_iam/mapper';
+
+const Lambda = lazyRequire<typeof import('@aws-sdk/client-lambda')>('@aws-sdk/client-lambda');
 
 export interface LambdaRow extends Row {
   name: string;
@@ -42,7 +28,7 @@ export interface LambdaRow extends Row {
 const account = (ctx: Pick<CloudContext, 'dependencies'>) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
 /** The Lambda client of a region (kept across commits and calls: see aws_account/clients.ts). */
-export const lambda = (ctx: Pick<CloudContext, 'dependencies'>, region: string): Promise<LambdaClient> => awsClient(ctx, 'lambda', region, (c) => new LambdaClient(c));
+export const lambda = (ctx: Pick<CloudContext, 'dependencies'>, region: string): Promise<LambdaClient> => awsClient(ctx, 'lambda', region, (c) => new Lambda.LambdaClient(c));
 
 const notFound = (err: unknown) => (err as Error).name === 'ResourceNotFoundException';
 const waiter = (client: LambdaClient, ctx: CloudContext) => ({ client, minDelay: 1, maxDelay: 5, maxWaitTime: 900, abortSignal: ctx.signal as never });
@@ -73,7 +59,7 @@ function toRow(c: FunctionConfiguration, tags: Record<string, string> | undefine
 async function read(ctx: CloudContext, name: string, region: string): Promise<LambdaRow | undefined> {
   const client = await lambda(ctx, region);
   try {
-    const out = await client.send(new GetFunctionCommand({ FunctionName: name }), { abortSignal: ctx.signal as never });
+    const out = await client.send(new Lambda.GetFunctionCommand({ FunctionName: name }), { abortSignal: ctx.signal as never });
     return toRow(out.Configuration!, out.Tags, region);
   } catch (err) {
     if (notFound(err)) return undefined;
@@ -82,7 +68,7 @@ async function read(ctx: CloudContext, name: string, region: string): Promise<La
 }
 
 async function roleArn(ctx: CloudContext, name: string): Promise<string> {
-  const { Role } = await (await iam(ctx)).send(new GetRoleCommand({ RoleName: name }), { abortSignal: ctx.signal as never });
+  const { Role } = await (await iam(ctx)).send(new Iam.GetRoleCommand({ RoleName: name }), { abortSignal: ctx.signal as never });
   return Role!.Arn!;
 }
 
@@ -121,9 +107,9 @@ export const lambdaFunction: CloudEntity<LambdaRow> = {
       regions.map(async (region) => {
         const client = await lambda(ctx, region);
         const rows: LambdaRow[] = [];
-        for await (const page of paginateListFunctions({ client }, {})) {
+        for await (const page of Lambda.paginateListFunctions({ client }, {})) {
           for (const f of page.Functions ?? []) {
-            const { Tags } = await client.send(new ListTagsCommand({ Resource: f.FunctionArn! }), { abortSignal: ctx.signal as never });
+            const { Tags } = await client.send(new Lambda.ListTagsCommand({ Resource: f.FunctionArn! }), { abortSignal: ctx.signal as never });
             rows.push(toRow(f, Tags, region));
           }
         }
@@ -139,7 +125,7 @@ export const lambdaFunction: CloudEntity<LambdaRow> = {
     }
     const client = await lambda(ctx, row.region);
     await client.send(
-      new CreateFunctionCommand({
+      new Lambda.CreateFunctionCommand({
         FunctionName: row.name,
         Role: await roleArn(ctx, row.role_name),
         Code: { ZipFile: Buffer.from(row.zip_b64 ?? '', 'base64') },
@@ -150,7 +136,7 @@ export const lambdaFunction: CloudEntity<LambdaRow> = {
       }),
       { abortSignal: ctx.signal as never },
     );
-    await waitUntilFunctionActiveV2(waiter(client, ctx), { FunctionName: row.name });
+    await Lambda.waitUntilFunctionActiveV2(waiter(client, ctx), { FunctionName: row.name });
     return (await read(ctx, row.name, row.region))!;
   },
 
@@ -159,24 +145,24 @@ export const lambdaFunction: CloudEntity<LambdaRow> = {
     if (row.zip_b64 || row.architecture !== cloud.architecture) {
       // New code (or architecture, which goes with the code).
       await client.send(
-        new UpdateFunctionCodeCommand({ FunctionName: row.name, ...(row.zip_b64 ? { ZipFile: Buffer.from(row.zip_b64, 'base64') } : {}), Architectures: [row.architecture] }),
+        new Lambda.UpdateFunctionCodeCommand({ FunctionName: row.name, ...(row.zip_b64 ? { ZipFile: Buffer.from(row.zip_b64, 'base64') } : {}), Architectures: [row.architecture] }),
         { abortSignal: ctx.signal as never },
       );
-      await waitUntilFunctionUpdatedV2(waiter(client, ctx), { FunctionName: row.name });
+      await Lambda.waitUntilFunctionUpdatedV2(waiter(client, ctx), { FunctionName: row.name });
     }
     if (!sameConfig(row, cloud)) {
-      await client.send(new UpdateFunctionConfigurationCommand({ FunctionName: row.name, Role: await roleArn(ctx, row.role_name), ...configOf(row) }), {
+      await client.send(new Lambda.UpdateFunctionConfigurationCommand({ FunctionName: row.name, Role: await roleArn(ctx, row.role_name), ...configOf(row) }), {
         abortSignal: ctx.signal as never,
       });
-      await waitUntilFunctionUpdatedV2(waiter(client, ctx), { FunctionName: row.name });
+      await Lambda.waitUntilFunctionUpdatedV2(waiter(client, ctx), { FunctionName: row.name });
     }
     const want = row.tags ?? {};
     const have = cloud.tags ?? {};
     if (!deepEqual(orNull(want), orNull(have))) {
       const arn = cloud.arn!;
       const gone = Object.keys(have).filter((k) => !(k in want));
-      if (gone.length) await client.send(new UntagResourceCommand({ Resource: arn, TagKeys: gone }), { abortSignal: ctx.signal as never });
-      if (Object.keys(want).length) await client.send(new TagResourceCommand({ Resource: arn, Tags: want }), { abortSignal: ctx.signal as never });
+      if (gone.length) await client.send(new Lambda.UntagResourceCommand({ Resource: arn, TagKeys: gone }), { abortSignal: ctx.signal as never });
+      if (Object.keys(want).length) await client.send(new Lambda.TagResourceCommand({ Resource: arn, Tags: want }), { abortSignal: ctx.signal as never });
     }
     return (await read(ctx, row.name, row.region))!;
   },
@@ -187,7 +173,7 @@ export const lambdaFunction: CloudEntity<LambdaRow> = {
   async delete(ctx, row) {
     const client = await lambda(ctx, row.region);
     try {
-      await client.send(new DeleteFunctionCommand({ FunctionName: row.name }), { abortSignal: ctx.signal as never });
+      await client.send(new Lambda.DeleteFunctionCommand({ FunctionName: row.name }), { abortSignal: ctx.signal as never });
     } catch (err) {
       if (!notFound(err)) throw err;
     }

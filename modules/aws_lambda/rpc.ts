@@ -1,9 +1,11 @@
-import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { lazyRequire } from '../aws_account/clients';
 import { zipSync } from 'fflate';
 import type { RpcContext, RpcMethod } from '../../src/modules/define';
 import { RpcError, RPC_SQLSTATE } from '../../src/rpc/errors';
 import type { AwsAccountExports } from '../aws_account';
 import { lambda } from './mapper';
+
+const Lambda = lazyRequire<typeof import('@aws-sdk/client-lambda')>('@aws-sdk/client-lambda');
 
 const regionOf = async (ctx: RpcContext, region: unknown) =>
   typeof region === 'string' && region ? region : (ctx.dependencies.aws_account as unknown as AwsAccountExports).defaultRegion();
@@ -38,7 +40,7 @@ export const invokeLambdaFunction: RpcMethod = {
     try {
       // An explicit NULL payload arrives as the declared default's text.
       const body = args.function_payload === '{}' || args.function_payload === null ? '{}' : JSON.stringify(args.function_payload);
-      out = await client.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from(body) }), { abortSignal: ctx.signal as never });
+      out = await client.send(new Lambda.InvokeCommand({ FunctionName: name, Payload: Buffer.from(body) }), { abortSignal: ctx.signal as never });
     } catch (err) {
       const e = err as Error;
       if (e.name === 'ResourceNotFoundException') {
