@@ -33,7 +33,7 @@ interface QueuedCall {
   timeout_ms: number;
 }
 
-type Outcome = { status: 'succeeded'; result: unknown } | { status: 'failed'; error: RpcErrorBody };
+type Outcome = { status: 'succeeded'; result: unknown } | { status: 'failed' | 'timed_out'; error: RpcErrorBody };
 
 /**
  * The engine side of rpc: a graphile-worker runner on the metadata database with the task `rpc`.
@@ -199,7 +199,12 @@ export class RpcWorker {
       if (!claimed.rowCount) return; // the caller gave up before it started
       outcome = await this.run(call, locked.rows[0].version, client).catch((err: Error) => {
         broken = err; // the handler was abandoned mid-way: this connection's state is unknown
-        return { status: 'failed', error: toRpcErrorBody(err, `rpc ${call.module}.${call.method}`) } as Outcome;
+        // The worker's own timer can fire before the caller's deadline (they start apart, and a
+        // busy machine delays either): recorded as the caller would record it, with the hint its
+        // SQL error carries, so the outcome does not depend on which side noticed first.
+        const timedOut = err instanceof RpcError && err.options.sqlstate === RPC_SQLSTATE.timedOut;
+        const error = toRpcErrorBody(err, `rpc ${call.module}.${call.method}`);
+        return (timedOut ? { status: 'timed_out', error: { ...error, hint: TIMEOUT_HINT } } : { status: 'failed', error }) as Outcome;
       });
     } catch (err) {
       broken = err as Error;
@@ -357,7 +362,7 @@ export class RpcWorker {
   private async finish(id: string, outcome: Outcome) {
     await this.queue().query(
       `update rpc_call set status = $2, result = $3, error = $4, finished_at = now() where id = $1 and status = 'running'`,
-      [id, outcome.status, outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null, outcome.status === 'failed' ? JSON.stringify(outcome.error) : null],
+      [id, outcome.status, outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null, outcome.status === 'succeeded' ? null : JSON.stringify(outcome.error)],
     );
   }
 
@@ -376,7 +381,7 @@ export class RpcWorker {
       `${v(started.toISOString())}::timestamptz`,
       'now()',
       `${v(outcome.status === 'succeeded' ? historyOutput(outcome.result) : null)}::jsonb`,
-      v(outcome.status === 'failed' ? outcome.error.message : null),
+      v(outcome.status === 'succeeded' ? null : outcome.error.message),
     ];
     return `begin; set local synchronous_commit = off;
       insert into iasql_rpc (opid, module_name, method_name, params, caller, start_date, end_date, output, err)
@@ -428,6 +433,8 @@ const queryOn = (c: PoolClient) => async <T>(sql: string, params?: unknown[]) =>
 
 /** History keeps results up to 64 KB; a larger one (a 10,000-item scan) is noted, not copied: quoting it cost more than the call. */
 const HISTORY_OUTPUT_MAX = 64 * 1024;
+/** The hint of a timed-out call, the same as the caller's side gives (sql/user-database). */
+const TIMEOUT_HINT = 'raise the limit for this call with SET iasql.rpc_timeout_ms = ...';
 function historyOutput(result: unknown): string {
   const json = JSON.stringify(result ?? null);
   return json.length <= HISTORY_OUTPUT_MAX ? json : JSON.stringify({ omitted: `a result of ${json.length} bytes is not kept in the history` });
