@@ -296,6 +296,51 @@ describe('a call no worker takes (no engine runs a worker)', () => {
   });
 });
 
+describe('a call no engine takes from its notification', () => {
+  test('gets its graphile-worker job while its caller waits, and runs', async () => {
+    const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES], workerConcurrency: 2 });
+    try {
+      const db = await newDatabase(engine, 'unheard');
+      await install(engine, db.name, ['fixture_rpc']);
+      // The worker stops hearing announcements (as while its LISTEN connection reconnects, or
+      // when the engine that had the call in its backlog died); its graphile runner still works.
+      await (engine.worker as unknown as { listener: Client }).listener.query('UNLISTEN iasql_rpc_call');
+      const c = await connect(db.url);
+      try {
+        await c.query('set iasql.rpc_timeout_ms = 20000');
+        expect((await c.query('select rpc_add(2, 40) as v')).rows).toEqual([{ v: 42 }]);
+        expect((await c.query(`select rpc_echo('by the job') as v`)).rows).toEqual([{ v: 'by the job' }]);
+        expect(await lastCall(engine.config.metadataDatabase, 'rpc_echo')).toMatchObject({ status: 'succeeded' });
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await stopTestEngine(engine);
+    }
+  });
+
+  test('more calls than worker slots: the rest wait in the backlog or go by their jobs, and all run', async () => {
+    const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES], workerConcurrency: 1 });
+    try {
+      const db = await newDatabase(engine, 'busy');
+      await install(engine, db.name, ['fixture_rpc']);
+      const clients = await Promise.all(Array.from({ length: 6 }, () => connect(db.url)));
+      try {
+        const results = await Promise.all(clients.map((cl, i) => cl.query(`select rpc_sleep(${100 + i * 20}) as v`)));
+        expect(results.map((r) => r.rows)).toEqual(clients.map(() => [{ v: 'slept' }]));
+        const { rows } = await withClient(serverUrl(engine.config.metadataDatabase), (m) =>
+          m.query(`select status, count(*)::int as n from rpc_call where method = 'rpc_sleep' group by status`),
+        );
+        expect(rows).toEqual([{ status: 'succeeded', n: 6 }]);
+      } finally {
+        await Promise.all(clients.map((cl) => cl.end()));
+      }
+    } finally {
+      await stopTestEngine(engine);
+    }
+  });
+});
+
 describe('a call whose key an engine worker holds (its fast path, between lock and claim)', () => {
   test('is left to that worker, however long it takes: never failed as squatted', async () => {
     const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES], workerConcurrency: 1 });

@@ -48,6 +48,8 @@ export class RpcWorker {
   private readonly inFlight = new Map<string, AbortController>();
   /** Calls started from their notification (graphile-worker tracks the others). */
   private readonly fast = new Set<Promise<void>>();
+  /** Announced calls waiting for a fast-path slot, oldest first (a call waiting 250 ms also gets a graphile job). */
+  private readonly backlog: QueuedCall[] = [];
   private stopping = false;
 
   constructor(
@@ -129,16 +131,26 @@ export class RpcWorker {
    * job runs.
    */
   private fastPath(payload: string | undefined) {
-    if (!payload || this.stopping || this.fast.size >= this.options.concurrency) return;
+    if (!payload || this.stopping) return;
     let call: QueuedCall;
     try {
       call = JSON.parse(payload);
     } catch {
       return;
     }
+    if (this.fast.size < this.options.concurrency) this.runFast(call);
+    else if (this.backlog.length < BACKLOG_MAX) this.backlog.push(call);
+    // else: 250 ms after its enqueue the call gets a graphile-worker job, which a runner takes
+  }
+
+  private runFast(call: QueuedCall) {
     const work = this.execute(call, 'notify').catch((err: Error) => this.logger.error({ call: call.id, err: err.message }, 'rpc fast path failed'));
     this.fast.add(work);
-    void work.finally(() => this.fast.delete(work));
+    void work.finally(() => {
+      this.fast.delete(work);
+      const next = this.stopping ? undefined : this.backlog.shift();
+      if (next) this.runFast(next);
+    });
   }
 
   /**
@@ -165,9 +177,10 @@ export class RpcWorker {
     try {
       // The lock first, then "running": a caller that sees "running" always finds the lock held.
       // Never waited for: a tenant session holding that key must not stall a worker slot.
-      const locked = await client.query<{ locked: boolean; version: string | null }>(
-        `select pg_try_advisory_lock($1::bigint) as locked, (select version from iasql_module where name = $2) as version`,
-        [id, call.module],
+      // The lock, and the installed versions (the called module's and its dependencies') in one round trip.
+      const locked = await client.query<{ locked: boolean; versions: Record<string, string> | null }>(
+        `select pg_try_advisory_lock($1::bigint) as locked, (select jsonb_object_agg(name, version) from iasql_module) as versions`,
+        [id],
       );
       held = locked.rows[0].locked;
       if (!held) {
@@ -197,7 +210,7 @@ export class RpcWorker {
         [id, (client as unknown as { processID: number }).processID],
       );
       if (!claimed.rowCount) return; // the caller gave up before it started
-      outcome = await this.run(call, locked.rows[0].version, client).catch((err: Error) => {
+      outcome = await this.run(call, locked.rows[0].versions ?? {}, client).catch((err: Error) => {
         broken = err; // the handler was abandoned mid-way: this connection's state is unknown
         // The worker's own timer can fire before the caller's deadline (they start apart, and a
         // busy machine delays either): recorded as the caller would record it, with the hint its
@@ -242,8 +255,9 @@ export class RpcWorker {
   }
 
   /** Dispatches to the handler of the version installed in the calling database. */
-  private async run(call: QueuedCall, installedVersion: string | null, client: PoolClient): Promise<Outcome> {
+  private async run(call: QueuedCall, installed: Record<string, string>, client: PoolClient): Promise<Outcome> {
     const where = `rpc ${call.module}.${call.method}`;
+    const installedVersion = installed[call.module] ?? null;
     try {
       if (installedVersion === null) {
         throw new RpcError(`${where}: module '${call.module}' is not installed in database '${call.database}'`, {
@@ -274,7 +288,7 @@ export class RpcWorker {
           iasql: undefined as unknown as IasqlApi,
         };
         base.iasql = this.api(call.database, client, base);
-        const ctx = { ...base, dependencies: await dependencyExports(this.registry, version, base, client) };
+        const ctx = { ...base, dependencies: await dependencyExports(this.registry, version, base, client, installed) };
         const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
         const result = await Promise.race([Promise.resolve().then(() => decl.handler(ctx, args)), aborted]);
         return { status: 'succeeded', result: checkResult(where, decl.returns, result) };
@@ -433,6 +447,8 @@ const queryOn = (c: PoolClient) => async <T>(sql: string, params?: unknown[]) =>
 
 /** History keeps results up to 64 KB; a larger one (a 10,000-item scan) is noted, not copied: quoting it cost more than the call. */
 const HISTORY_OUTPUT_MAX = 64 * 1024;
+/** Announced calls kept waiting for a fast-path slot; beyond this, their graphile jobs take them. */
+const BACKLOG_MAX = 10_000;
 /** The hint of a timed-out call, the same as the caller's side gives (sql/user-database). */
 const TIMEOUT_HINT = 'raise the limit for this call with SET iasql.rpc_timeout_ms = ...';
 function historyOutput(result: unknown): string {
