@@ -52,23 +52,22 @@ DECLARE
   v_status text;
   v_result jsonb;
   v_error jsonb;
-  v_call public.rpc_call;
+  v_created timestamptz;
 BEGIN
-  -- Announced but still not taken after 250 ms (no engine listening, every slot busy, or the
-  -- engine that had it in its backlog died): the call gets its graphile-worker job, which any
-  -- engine's runner takes. Once: the key dedupes, and a job that ran left the call not queued.
-  SELECT * INTO v_call FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database;
-  IF v_call.status = 'queued' AND v_call.created_at < clock_timestamp() - interval '250 milliseconds'
-     AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = 'rpc:' || p_id) THEN
-    PERFORM graphile_worker.add_job('rpc',
-      public.iasql_rpc_payload(v_call.id, v_call.database, v_call.module, v_call.method, v_call.args, v_call.caller, v_call.timeout_ms)::json,
-      max_attempts := 1, job_key := 'rpc:' || p_id, job_key_mode := 'unsafe_dedupe');
-  END IF;
   LOOP
-    SELECT c.status, c.result, c.error INTO v_status, v_result, v_error FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database;
+    SELECT c.status, c.result, c.error, c.created_at INTO v_status, v_result, v_error, v_created FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database;
     EXIT WHEN v_status IS DISTINCT FROM 'queued' OR clock_timestamp() >= v_until;
     PERFORM pg_sleep(0.0002);
   END LOOP;
+  -- Announced but still not taken after 250 ms (no engine listening, every slot busy, or the
+  -- engine that had it in its backlog died): the call gets its graphile-worker job, which any
+  -- engine's runner takes. Once: the key dedupes, and a job that ran left the call not queued.
+  IF v_status = 'queued' AND v_created < clock_timestamp() - interval '250 milliseconds'
+     AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = 'rpc:' || p_id) THEN
+    PERFORM graphile_worker.add_job('rpc',
+      (SELECT public.iasql_rpc_payload(c.id, c.database, c.module, c.method, c.args, c.caller, c.timeout_ms) FROM public.rpc_call c WHERE c.id = p_id)::json,
+      max_attempts := 1, job_key := 'rpc:' || p_id, job_key_mode := 'unsafe_dedupe');
+  END IF;
   IF v_status IS NOT NULL THEN
     RETURN QUERY SELECT v_status, v_result, v_error;
   END IF;

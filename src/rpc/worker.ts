@@ -36,8 +36,9 @@ interface QueuedCall {
 type Outcome = { status: 'succeeded'; result: unknown } | { status: 'failed' | 'timed_out'; error: RpcErrorBody };
 
 /**
- * The engine side of rpc: a graphile-worker runner on the metadata database with the task `rpc`.
- * For each call it takes a session advisory lock keyed by the call id in the CALLING database,
+ * The engine side of rpc. Calls arrive as notifications (run at once, or from a backlog when every
+ * slot is busy) and, when nobody took them in time or they are too big to announce, as jobs of a
+ * graphile-worker runner on the metadata database (task `rpc`). For each call it takes a session advisory lock keyed by the call id in the CALLING database,
  * marks the call running (the caller then blocks on that lock), dispatches to the handler of the
  * module version installed there, stores result or error, writes the iasql_rpc history row, and
  * releases the lock. If this process dies, Postgres releases the lock and the caller fails at once.
@@ -46,7 +47,7 @@ export class RpcWorker {
   private runner?: Runner;
   private listener?: import('pg').Client;
   private readonly inFlight = new Map<string, AbortController>();
-  /** Calls started from their notification (graphile-worker tracks the others). */
+  /** Calls started from their notification (graphile-worker tracks those it runs). */
   private readonly fast = new Set<Promise<void>>();
   /** Announced calls waiting for a fast-path slot, oldest first (a call waiting 250 ms also gets a graphile job). */
   private readonly backlog: QueuedCall[] = [];
@@ -126,9 +127,9 @@ export class RpcWorker {
   }
 
   /**
-   * Starts a call on its enqueue notification when this process has a free slot. Several engines
-   * may try: the call lock and the claim let one run it. Whatever is skipped here, the graphile
-   * job runs.
+   * Starts a call on its enqueue notification, or keeps it in the backlog until a slot frees up.
+   * Several engines may try: the call lock and the claim let one run it. A call still queued
+   * 250 ms after its enqueue also gets a graphile-worker job (sql/metadata/rpc.sql).
    */
   private fastPath(payload: string | undefined) {
     if (!payload || this.stopping) return;
@@ -213,11 +214,9 @@ export class RpcWorker {
       outcome = await this.run(call, locked.rows[0].versions ?? {}, client).catch((err: Error) => {
         broken = err; // the handler was abandoned mid-way: this connection's state is unknown
         // The worker's own timer can fire before the caller's deadline (they start apart, and a
-        // busy machine delays either): recorded as the caller would record it, with the hint its
-        // SQL error carries, so the outcome does not depend on which side noticed first.
-        const timedOut = err instanceof RpcError && err.options.sqlstate === RPC_SQLSTATE.timedOut;
+        // busy machine delays either): a timeout is `timed_out` whichever side noticed first.
         const error = toRpcErrorBody(err, `rpc ${call.module}.${call.method}`);
-        return (timedOut ? { status: 'timed_out', error: { ...error, hint: TIMEOUT_HINT } } : { status: 'failed', error }) as Outcome;
+        return { status: error.sqlstate === RPC_SQLSTATE.timedOut ? 'timed_out' : 'failed', error } as Outcome;
       });
     } catch (err) {
       broken = err as Error;
@@ -277,7 +276,10 @@ export class RpcWorker {
       const controller = new AbortController();
       const progress = this.progressReporter(String(call.id));
       this.inFlight.set(String(call.id), controller);
-      const timer = setTimeout(() => controller.abort(new RpcError(`${where} timed out after ${call.timeout_ms} ms`, { sqlstate: RPC_SQLSTATE.timedOut })), call.timeout_ms);
+      const timer = setTimeout(
+        () => controller.abort(new RpcError(`${where} timed out after ${call.timeout_ms} ms`, { sqlstate: RPC_SQLSTATE.timedOut, hint: TIMEOUT_HINT })),
+        call.timeout_ms,
+      );
       try {
         const base = {
           database: call.database,
