@@ -84,6 +84,21 @@ $$;
 COMMENT ON FUNCTION default_aws_region(text) IS 'Makes a region the default (and enables it)
 Example: SELECT default_aws_region(''eu-west-1'');';
 
+-- For the write-time checks of regional tables (aws_dynamo, aws_lambda, ...): one message and hint.
+CREATE FUNCTION aws_check_region(p_column text, p_region text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM aws_regions WHERE region = p_region AND is_enabled) THEN
+    RAISE EXCEPTION '% % is not an enabled region', p_column, coalesce(quote_literal(p_region), 'NULL')
+      USING ERRCODE = 'check_violation', HINT = 'SELECT region FROM aws_regions WHERE is_enabled lists them; UPDATE aws_regions SET is_enabled = true WHERE region = ... enables one';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION aws_check_region(text, text) IS 'Raises check_violation unless the region is an enabled one (used by the checks of regional tables)
+Example: SELECT aws_check_region(''dynamo_table.region'', ''eu-west-1'');';
+
 -- On the engine's local cloud (embedded mode), a new database talks to it at once, with
 -- throw-away credentials. The engine names the endpoint for the install's transaction.
 INSERT INTO aws_credentials (access_key_id, secret_access_key, endpoint)

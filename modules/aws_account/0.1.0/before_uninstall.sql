@@ -1,3 +1,4 @@
+DROP FUNCTION aws_check_region(text, text);
 DROP FUNCTION default_aws_region(text);
 DROP FUNCTION default_aws_region();
 DROP TRIGGER aws_credentials_keep_secret ON aws_credentials;

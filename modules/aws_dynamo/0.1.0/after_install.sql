@@ -45,10 +45,7 @@ BEGIN
     RAISE EXCEPTION 'dynamo_table.primary_key % must name one or two distinct keys', NEW.primary_key::text
       USING ERRCODE = 'check_violation', HINT = 'a hash key, and optionally a range key: ''{"id": "S"}'' or ''{"id": "S", "ts": "N"}''';
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM aws_regions WHERE region = NEW.region AND is_enabled) THEN
-    RAISE EXCEPTION 'dynamo_table.region % is not an enabled region', coalesce(quote_literal(NEW.region), 'NULL')
-      USING ERRCODE = 'check_violation', HINT = 'SELECT region FROM aws_regions WHERE is_enabled lists them; UPDATE aws_regions SET is_enabled = true WHERE region = ... enables one';
-  END IF;
+  PERFORM aws_check_region('dynamo_table.region', NEW.region);
   IF EXISTS (SELECT 1 FROM dynamo_table WHERE table_name = NEW.table_name AND region = NEW.region AND id <> NEW.id) THEN
     RAISE EXCEPTION 'a DynamoDB table named % already exists in %', quote_literal(NEW.table_name), NEW.region
       USING ERRCODE = 'unique_violation', HINT = 'table names are unique per region: pick another name or region';

@@ -50,10 +50,7 @@ BEGIN
   IF (NEW.environment IS NOT NULL AND jsonb_typeof(NEW.environment) <> 'object') OR (NEW.tags IS NOT NULL AND jsonb_typeof(NEW.tags) <> 'object') THEN
     RAISE EXCEPTION 'lambda_function: environment and tags must be JSON objects' USING ERRCODE = 'check_violation';
   END IF;
-  IF NOT EXISTS (SELECT 1 FROM aws_regions WHERE region = NEW.region AND is_enabled) THEN
-    RAISE EXCEPTION 'lambda_function.region % is not an enabled region', coalesce(quote_literal(NEW.region), 'NULL')
-      USING ERRCODE = 'check_violation', HINT = 'SELECT region FROM aws_regions WHERE is_enabled lists them';
-  END IF;
+  PERFORM aws_check_region('lambda_function.region', NEW.region);
   -- Code is needed to create a function (imports by the engine come without it).
   IF TG_OP = 'INSERT' AND NEW.zip_b64 IS NULL AND NEW.package_type = 'Zip' AND NEW.arn IS NULL THEN
     RAISE EXCEPTION 'lambda_function % has no code: set zip_b64', quote_literal(NEW.name)
