@@ -1,7 +1,8 @@
-import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, CreateTableCommand, GetItemCommand, PutItemCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { Client } from 'pg';
 import { stopTestEngine, TestEngine } from './support/engine';
 import { newDatabase, startModuleEngine } from './support/modules';
+import { dynamoClientAt } from './support/localcloud';
 import { connect, sqlError } from './support/sql';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -11,13 +12,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 // local cloud, and the other way round.
 let engine: TestEngine;
 let c: Client;
-const clients = new Map<string, DynamoDBClient>();
-const sdk = (region = 'us-east-1') => {
-  if (!clients.has(region)) {
-    clients.set(region, new DynamoDBClient({ region, endpoint: engine.localCloud!.endpoint, credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test' } }));
-  }
-  return clients.get(region)!;
-};
+const sdk = (region = 'us-east-1') => dynamoClientAt(engine.localCloud!.endpoint, region);
 
 beforeAll(async () => {
   engine = await startModuleEngine();
@@ -45,7 +40,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await c?.end();
-  clients.forEach((x) => x.destroy());
   await stopTestEngine(engine);
 });
 

@@ -1,7 +1,8 @@
-import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { Client } from 'pg';
 import { stopTestEngine, TestEngine } from './support/engine';
 import { install, newDatabase, startModuleEngine, uninstall } from './support/modules';
+import { dynamoClientAt } from './support/localcloud';
 import { connect, sqlError } from './support/sql';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -11,13 +12,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 let engine: TestEngine;
 let db: { name: string; url: string };
 let c: Client;
-const clients = new Map<string, DynamoDBClient>();
-const sdk = (region = 'us-east-1') => {
-  if (!clients.has(region)) {
-    clients.set(region, new DynamoDBClient({ region, endpoint: engine.localCloud!.endpoint, credentials: { accessKeyId: 'AKIATEST', secretAccessKey: 'test' } }));
-  }
-  return clients.get(region)!;
-};
+const sdk = (region = 'us-east-1') => dynamoClientAt(engine.localCloud!.endpoint, region);
 const describe_ = async (name: string, region = 'us-east-1') => (await sdk(region).send(new DescribeTableCommand({ TableName: name }))).Table!;
 const tablesIn = async (region: string) => (await sdk(region).send(new ListTablesCommand({}))).TableNames ?? [];
 
@@ -28,7 +23,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await c?.end();
-  clients.forEach((x) => x.destroy());
   await stopTestEngine(engine);
 });
 

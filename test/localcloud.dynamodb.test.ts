@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -20,6 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { startLocalCloud, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
+import { awsCli } from './support/localcloud';
 
 // The SDK warns once per process that its 2027 releases need Node 22 (see platform notes).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -219,21 +218,7 @@ describe('the AWS CLI against the local cloud', () => {
     const cloud = await startLocalCloud({ port: 0, logger });
     try {
       await dynamo(cloud).send(new CreateTableCommand(onDemand('from_sdk')));
-      // Dummy credentials, and no profile or config of the machine's user in the way.
-      const env = {
-        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
-        AWS_ACCESS_KEY_ID: 'AKIALOCAL',
-        AWS_SECRET_ACCESS_KEY: 'anything',
-        AWS_CONFIG_FILE: path.join(os.tmpdir(), 'iasql-no-aws-config'),
-        AWS_SHARED_CREDENTIALS_FILE: path.join(os.tmpdir(), 'iasql-no-aws-credentials'),
-        AWS_PAGER: '',
-      };
-      const { stdout } = await promisify(execFile)(
-        'aws',
-        ['dynamodb', 'list-tables', '--endpoint-url', cloud.endpoint, '--region', 'us-east-1', '--output', 'json'],
-        { env, timeout: 30_000 },
-      );
-      expect(JSON.parse(stdout)).toEqual({ TableNames: ['from_sdk'] });
+      expect(await awsCli(cloud.endpoint)('dynamodb', 'list-tables')).toEqual({ TableNames: ['from_sdk'] });
     } finally {
       await cloud.stop();
     }

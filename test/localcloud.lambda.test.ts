@@ -1,8 +1,4 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { CreateRoleCommand, ListRolesCommand } from '@aws-sdk/client-iam';
 import {
   CreateFunctionCommand,
@@ -30,7 +26,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { startLocalCloud, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
-import { iamClient, lambdaClient, lambdaRole, trustPolicy, zip, zipOfZeros } from './support/localcloud';
+import { awsCli, iamClient, lambdaClient, lambdaRole, trustPolicy, zip, zipOfZeros } from './support/localcloud';
 
 const logger = createLogger('silent');
 const HELLO = zip({ 'index.js': 'exports.handler = async (event) => ({ hello: event.name ?? "world" });' });
@@ -272,17 +268,7 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
 
 describe('the AWS CLI against the local cloud', () => {
   test('aws lambda list-functions and aws iam list-roles see what the SDK made', async () => {
-    // Dummy credentials, and no profile or config of the machine's user in the way.
-    const env = {
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
-      AWS_ACCESS_KEY_ID: 'AKIALOCAL',
-      AWS_SECRET_ACCESS_KEY: 'anything',
-      AWS_CONFIG_FILE: path.join(os.tmpdir(), 'iasql-no-aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: path.join(os.tmpdir(), 'iasql-no-aws-credentials'),
-      AWS_PAGER: '',
-    };
-    const aws = (...args: string[]) =>
-      promisify(execFile)('aws', [...args, '--endpoint-url', cloud.endpoint, '--region', 'us-east-1', '--output', 'json'], { env, timeout: 30_000 }).then((r) => JSON.parse(r.stdout));
+    const aws = awsCli(cloud.endpoint);
     const functions = await aws('lambda', 'list-functions');
     expect(functions.Functions.map((f: { FunctionName: string }) => f.FunctionName)).toContain('hello');
     const hello = await aws('lambda', 'get-function', '--function-name', 'hello');

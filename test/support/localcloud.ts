@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { strToU8, zipSync } from 'fflate';
@@ -23,6 +27,37 @@ export function iamClient(cloud: LocalCloud): IAMClient {
   const client = new IAMClient({ region: 'us-east-1', endpoint: cloud.endpoint, credentials, maxAttempts: 1 });
   made.push(client);
   return client;
+}
+
+/** A DynamoDB client of `region` at `endpoint` (an engine's local cloud), one per region, closed after the file's tests. */
+const dynamoClients = new Map<string, DynamoDBClient>();
+export function dynamoClientAt(endpoint: string, region = 'us-east-1'): DynamoDBClient {
+  const key = `${endpoint} ${region}`;
+  let client = dynamoClients.get(key);
+  if (!client) {
+    client = new DynamoDBClient({ region, endpoint, credentials });
+    dynamoClients.set(key, client);
+    made.push(client);
+  }
+  return client;
+}
+
+/**
+ * The AWS CLI (`aws ... --output json`, parsed) against `endpoint`: dummy credentials, and no
+ * profile or config of the machine's user in the way.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI's JSON answers
+export function awsCli(endpoint: string): (...args: string[]) => Promise<any> {
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_CONFIG_FILE: path.join(os.tmpdir(), 'iasql-no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(os.tmpdir(), 'iasql-no-aws-credentials'),
+    AWS_PAGER: '',
+  };
+  return async (...args) =>
+    JSON.parse((await promisify(execFile)('aws', [...args, '--endpoint-url', endpoint, '--region', 'us-east-1', '--output', 'json'], { env, timeout: 30_000 })).stdout);
 }
 
 /** A deployment package: file name -> source. */
