@@ -4,5 +4,6 @@ import { ManagedDatabase1763700000000 } from './1763700000000-managed-database';
 import { Rollout1763800000000 } from './1763800000000-rollout';
 import { RpcCall1763900000000 } from './1763900000000-rpc-call';
 import { RpcProgress1764000000000 } from './1764000000000-rpc-progress';
+import { DatabaseRoles1764100000000 } from './1764100000000-database-roles';
 
-export const migrations = [ManagedDatabase1763700000000, Rollout1763800000000, RpcCall1763900000000, RpcProgress1764000000000];
+export const migrations = [ManagedDatabase1763700000000, Rollout1763800000000, RpcCall1763900000000, RpcProgress1764000000000, DatabaseRoles1764100000000];

@@ -45,7 +45,28 @@ export interface Config {
   localCloud: 'off' | 'disk' | 'memory';
   /** IASQL_LOCAL_CLOUD_PORT, default 4566 (0 picks a free port): the local cloud's endpoint. */
   localCloudPort: number;
+  /** IASQL_RPC_CONCURRENCY_PER_DATABASE, default half of workerConcurrency (rounded up): calls of one database this process runs at once. */
+  rpcConcurrencyPerDatabase?: number;
+  /** IASQL_RPC_TIMEOUT_MAX_MS, default 3600000: ceiling of iasql.rpc_timeout_ms (higher values are clamped with a NOTICE). */
+  rpcTimeoutMaxMs?: number;
+  /** IASQL_RPC_MAX_ARGS_BYTES, default 6291456 (6 MiB): larger arguments are refused with IQ002 before anything runs. */
+  rpcMaxArgsBytes?: number;
+  /** IASQL_RPC_MAX_RESULT_BYTES, default 16777216 (16 MiB): a larger result fails the call with IQ002. */
+  rpcMaxResultBytes?: number;
+  /** IASQL_TENANT_CONNECTION_LIMIT, default 20: CONNECTION LIMIT of each tenant role (set when its database is created). */
+  tenantConnectionLimit?: number;
 }
+
+/** Defaults of the optional quotas, in one place (README "Configuration" lists them). */
+export const QUOTA_DEFAULTS = {
+  rpcTimeoutMaxMs: 3_600_000,
+  rpcMaxArgsBytes: 6 * 1024 * 1024,
+  rpcMaxResultBytes: 16 * 1024 * 1024,
+  tenantConnectionLimit: 20,
+};
+/** Calls of one database run at once by one engine process, unless IASQL_RPC_CONCURRENCY_PER_DATABASE says otherwise. */
+export const perDatabaseConcurrency = (c: Pick<Config, 'workerConcurrency' | 'rpcConcurrencyPerDatabase'>) =>
+  c.rpcConcurrencyPerDatabase ?? Math.max(1, Math.ceil(c.workerConcurrency / 2));
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const port = (name: string, dflt: number) =>
@@ -87,6 +108,11 @@ const envSchema = z.object({
   IASQL_COMMIT_CONCURRENCY: count('IASQL_COMMIT_CONCURRENCY', 10, 1),
   IASQL_LOCAL_CLOUD: z.enum(['true', 'false', 'memory'], { error: 'IASQL_LOCAL_CLOUD must be true, false or memory' }).optional(),
   IASQL_LOCAL_CLOUD_PORT: port('IASQL_LOCAL_CLOUD_PORT', 4566),
+  IASQL_RPC_CONCURRENCY_PER_DATABASE: z.coerce.number({ error: 'IASQL_RPC_CONCURRENCY_PER_DATABASE must be a whole number' }).int('IASQL_RPC_CONCURRENCY_PER_DATABASE must be a whole number').min(1, 'IASQL_RPC_CONCURRENCY_PER_DATABASE must be at least 1').optional(),
+  IASQL_RPC_TIMEOUT_MAX_MS: count('IASQL_RPC_TIMEOUT_MAX_MS', QUOTA_DEFAULTS.rpcTimeoutMaxMs, 1000).pipe(z.number().max(2_147_483_647, 'IASQL_RPC_TIMEOUT_MAX_MS must be at most 2147483647')),
+  IASQL_RPC_MAX_ARGS_BYTES: count('IASQL_RPC_MAX_ARGS_BYTES', QUOTA_DEFAULTS.rpcMaxArgsBytes, 1024).pipe(z.number().max(1_000_000_000, 'IASQL_RPC_MAX_ARGS_BYTES must be at most 1000000000')),
+  IASQL_RPC_MAX_RESULT_BYTES: count('IASQL_RPC_MAX_RESULT_BYTES', QUOTA_DEFAULTS.rpcMaxResultBytes, 1024),
+  IASQL_TENANT_CONNECTION_LIMIT: count('IASQL_TENANT_CONNECTION_LIMIT', QUOTA_DEFAULTS.tenantConnectionLimit, 2),
 });
 
 /** Reads the configuration from an environment; throws ConfigError naming every bad variable. */
@@ -119,5 +145,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // The first-try setup (embedded Postgres) gets a cloud to talk to; a server setup opts in.
     localCloud: ({ true: 'disk', false: 'off', memory: 'memory' } as const)[e.IASQL_LOCAL_CLOUD ?? (e.DATABASE_URL ? 'false' : 'true')],
     localCloudPort: e.IASQL_LOCAL_CLOUD_PORT,
+    rpcConcurrencyPerDatabase: e.IASQL_RPC_CONCURRENCY_PER_DATABASE,
+    rpcTimeoutMaxMs: e.IASQL_RPC_TIMEOUT_MAX_MS,
+    rpcMaxArgsBytes: e.IASQL_RPC_MAX_ARGS_BYTES,
+    rpcMaxResultBytes: e.IASQL_RPC_MAX_RESULT_BYTES,
+    tenantConnectionLimit: e.IASQL_TENANT_CONNECTION_LIMIT,
   };
 }

@@ -6,7 +6,7 @@ import { escapeIdentifier as ident } from 'pg';
 import { DataSource } from 'typeorm';
 import { resolveAdminToken } from './admin-token';
 import { createApi } from './api/server';
-import type { Config } from './config';
+import { perDatabaseConcurrency, QUOTA_DEFAULTS, type Config } from './config';
 import { CreatedDatabase, DatabaseManager } from './databases/manager';
 import { IasqlError, PG, pgCode } from './errors';
 import { startLocalCloud } from './localcloud';
@@ -101,7 +101,10 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const conns = new Connections(adminUrl, logger);
     cleanups.push(() => conns.end());
     const maintenanceDb = decodeURIComponent(new URL(adminUrl).pathname.slice(1)) || 'postgres';
-    await ensureMetadataDatabase(conns, maintenanceDb, config.metadataDatabase);
+    // The admin credentials reach these two only; managed databases are reached as their engine roles.
+    conns.allowAdmin(maintenanceDb);
+    conns.allowAdmin(config.metadataDatabase);
+    await ensureMetadataDatabase(conns, maintenanceDb, config.metadataDatabase, logger);
     await conns.close(maintenanceDb);
 
     const meta = metadataDataSource(conns.settings(config.metadataDatabase));
@@ -111,10 +114,21 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const rpc = await setupRpc(conns, config.metadataDatabase, logger);
 
     // Each needs the other: creating a database installs the bootstrap modules; module grants need the database's role.
-    const databases: DatabaseManager = new DatabaseManager(conns, meta, config.metadataDatabase, logger, async (db: string): Promise<void> => {
-      await configureRpc(conns, db, rpc);
-      await modules.ensureBootstrap(db);
-    });
+    const quotas = {
+      maxTimeoutMs: config.rpcTimeoutMaxMs ?? QUOTA_DEFAULTS.rpcTimeoutMaxMs,
+      maxArgsBytes: config.rpcMaxArgsBytes ?? QUOTA_DEFAULTS.rpcMaxArgsBytes,
+    };
+    const databases: DatabaseManager = new DatabaseManager(
+      conns,
+      meta,
+      config.metadataDatabase,
+      logger,
+      async (db: string): Promise<void> => {
+        await configureRpc(conns, db, rpc, await databases.queueCredentials(db), quotas);
+        await modules.ensureBootstrap(db);
+      },
+      { queueGroup: rpc.group, tenantConnectionLimit: config.tenantConnectionLimit ?? QUOTA_DEFAULTS.tenantConnectionLimit },
+    );
     const commitOptions = { ...DEFAULT_COMMIT_OPTIONS, concurrency: config.commitConcurrency ?? DEFAULT_COMMIT_OPTIONS.concurrency };
     const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
     // Installing a cloud module imports what the cloud already has, in the install's transaction.
@@ -133,6 +147,8 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
         concurrency: config.workerConcurrency,
         historyDays: config.rpcHistoryDays,
         historyMax: config.rpcHistoryMax,
+        perDatabase: perDatabaseConcurrency(config),
+        maxResultBytes: config.rpcMaxResultBytes ?? QUOTA_DEFAULTS.rpcMaxResultBytes,
         commit: commitOptions,
       });
       await worker.start();
@@ -172,7 +188,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
   }
 }
 
-async function ensureMetadataDatabase(conns: Connections, maintenanceDb: string, name: string) {
+async function ensureMetadataDatabase(conns: Connections, maintenanceDb: string, name: string, logger: Logger) {
   const { rowCount } = await conns.query(maintenanceDb, 'select 1 from pg_database where datname = $1', [name]);
   if (!rowCount) {
     try {
@@ -181,8 +197,15 @@ async function ensureMetadataDatabase(conns: Connections, maintenanceDb: string,
       if (pgCode(err) !== PG.duplicateDatabase) throw err; // another engine created it first
     }
   }
-  // Tenant roles must not reach the engine's own database.
+  // Tenant roles must not reach the engine's own database, nor the server's: a tenant session in
+  // template1 would make every CREATE DATABASE ... TEMPLATE template1 fail, and nothing of a
+  // tenant's belongs in postgres.
   await conns.query(maintenanceDb, `revoke connect, temporary on database ${ident(name)} from public`);
+  for (const db of new Set(['template1', 'postgres', maintenanceDb])) {
+    await conns.query(maintenanceDb, `revoke connect, temporary on database ${ident(db)} from public`).catch((err: Error) =>
+      logger.warn({ database: db, err: err.message }, 'could not revoke CONNECT from PUBLIC (the admin role does not own it); tenants may connect to it'),
+    );
+  }
   const { rows } = await conns.query<{ ok: boolean }>(maintenanceDb, `select count(*) > 0 as ok from pg_available_extensions where name = 'dblink'`);
   if (!rows[0].ok) {
     throw new IasqlError('dblink_missing', 'the Postgres server has no dblink extension; iasql needs Postgres 14+ with dblink (contrib)');

@@ -75,7 +75,8 @@ describe('POST /v1/databases', () => {
     // The role this create makes, by name: other test files create roles on this server at the
     // same time, so counting roles would not say whether this one was removed.
     const role = `iasql_leak${suffix}`; // never a real one: those are iasql_ + 12 hex digits
-    const spy = jest.spyOn(credentials, 'generateRoleName').mockReturnValueOnce(role);
+    const roles = { tenant: role, engine: `${role}_engine`, queue: `${role}_queue` };
+    const spy = jest.spyOn(credentials, 'generateRoleNames').mockReturnValueOnce(roles);
     const res = await engine.api('POST', '/v1/databases', { name });
     expect(spy).toHaveBeenCalled();
     spy.mockRestore();
@@ -84,7 +85,8 @@ describe('POST /v1/databases', () => {
       `a database named '${name}' already exists on the Postgres server but is not managed by iasql; choose another name`,
     );
     expect((await serverState(name)).databaseExists).toBe(true);
-    expect((await withClient(serverUrl(), (c) => c.query('select 1 from pg_roles where rolname = $1', [role]))).rowCount).toBe(0);
+    // None of the three roles (tenant, engine, queue) is left.
+    expect((await withClient(serverUrl(), (c) => c.query('select 1 from pg_roles where rolname = any($1)', [Object.values(roles)]))).rowCount).toBe(0);
     expect((await engine.api('GET', `/v1/databases/${name}`)).status).toBe(404);
     await withClient(serverUrl(), (c) => c.query(`drop database ${name}`));
   });

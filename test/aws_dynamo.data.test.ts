@@ -50,11 +50,11 @@ describe('the functions', () => {
   test('are listed by iasql_help() with their signature, description and example', async () => {
     const help = await rows(`select name, signature, description, sample_usage from iasql_help() where name like 'dynamo\\_%' order by name`);
     expect(help.map((h) => h.signature)).toEqual([
-      'dynamo_delete(table_name text, key jsonb, region text DEFAULT default_aws_region()) RETURNS jsonb',
-      'dynamo_get(table_name text, key jsonb, region text DEFAULT default_aws_region()) RETURNS jsonb',
-      'dynamo_put(table_name text, item jsonb, region text DEFAULT default_aws_region()) RETURNS jsonb',
-      "dynamo_query(table_name text, key_condition text, expression_values jsonb DEFAULT '{}'::jsonb, expression_names jsonb DEFAULT NULL::jsonb, index_name text DEFAULT NULL::text, region text DEFAULT default_aws_region()) RETURNS TABLE(item jsonb)",
-      'dynamo_scan(table_name text, region text DEFAULT default_aws_region()) RETURNS TABLE(item jsonb)',
+      'dynamo_delete(table_name text, key jsonb, region text DEFAULT public.default_aws_region()) RETURNS jsonb',
+      'dynamo_get(table_name text, key jsonb, region text DEFAULT public.default_aws_region()) RETURNS jsonb',
+      'dynamo_put(table_name text, item jsonb, region text DEFAULT public.default_aws_region()) RETURNS jsonb',
+      "dynamo_query(table_name text, key_condition text, expression_values jsonb DEFAULT '{}'::jsonb, expression_names jsonb DEFAULT NULL::jsonb, index_name text DEFAULT NULL::text, region text DEFAULT public.default_aws_region()) RETURNS TABLE(item jsonb)",
+      'dynamo_scan(table_name text, region text DEFAULT public.default_aws_region()) RETURNS TABLE(item jsonb)',
     ]);
     for (const h of help) {
       expect(h.description).toMatch(/default_aws_region\(\)/);

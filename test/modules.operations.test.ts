@@ -78,13 +78,8 @@ describe('install', () => {
     ]);
     const snap = await snapshot(db.name);
     expect(snap.dependencies).toContainEqual({ module: 'fixture_tagger', dependency: 'fixture_notes' });
+    // Only module tables: the engine's own (iasql_module, iasql_audit_log, ...) belong to no module.
     expect(snap.tables).toEqual([
-      { table_name: 'iasql_audit_log', module: 'iasql_commit' },
-      { table_name: 'iasql_change_set', module: 'iasql_commit' },
-      { table_name: 'iasql_dependencies', module: 'iasql_platform' },
-      { table_name: 'iasql_module', module: 'iasql_platform' },
-      { table_name: 'iasql_rpc', module: 'iasql_platform' },
-      { table_name: 'iasql_tables', module: 'iasql_platform' },
       { table_name: 'note', module: 'fixture_notes' },
       { table_name: 'note_tag', module: 'fixture_notes' },
       { table_name: 'tagger_rule', module: 'fixture_tagger' },
@@ -132,7 +127,7 @@ describe('install', () => {
     expect(res.body.error.code).toBe('module_sql_failed');
     expect(res.body.error.message).toBe(
       'module fixture_broken@0.1.0: 0.1.0/up.sql line 5 failed: relation "missing" does not exist\n' +
-        '  statement: CREATE TABLE broken_second (id integer REFERENCES missing (id))\n' +
+        '  statement: CREATE TABLE public.broken_second (id integer REFERENCES missing (id))\n' +
         'nothing was changed',
     );
     expect(await snapshot(db.name)).toEqual(before);

@@ -114,6 +114,14 @@ describe('ModuleRegistry.load refuses invalid modules', () => {
     );
   });
 
+  // The engine runs module SQL with search_path = pg_catalog, pg_temp; a function that brings
+  // public back would resolve a tenant's functions and operators whenever the engine writes.
+  test('a module function with a search_path naming public is refused, saying what to write instead', () => {
+    expect(problemsOf([caseDir('search-path')])).toEqual([
+      "module 'public_path' version 0.1.0: 0.1.0/after_install.sql sets search_path to public, pg_temp: module functions must use SET search_path = pg_catalog, pg_temp and name their tables and functions with their schema (public.x), so nothing a tenant creates is resolved when the engine runs them",
+    ]);
+  });
+
   // Accepted today, the version then fails at install: iasql_tables gets the table twice (its primary key).
   test('two entities of one version claiming the same table are refused', () => {
     const problems = problemsOf([caseDir('table-twice-in-version')]);

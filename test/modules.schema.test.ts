@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { ENGINE_ENTITIES } from '../src/databases/engine-entities';
 import { BUILTIN_MODULES_DIR, ModuleRegistry } from '../src/modules/registry';
 import { serverUrl, startTestEngine, stopTestEngine, TestEngine, withClient } from './support/engine';
 import { pendingSchemaChanges } from './support/schema';
@@ -37,6 +38,8 @@ describe('the schema each module version creates is exactly what its entities de
     expect(installed.rows).toContainEqual({ name, version });
     const entities = installed.rows.flatMap((m) => engine.registry.resolve(m.name, m.version).entities);
     const settings = engine.conns.settings(db.name);
-    expect(await pendingSchemaChanges(new DataSource({ type: 'postgres', ...settings, username: settings.user, entities }))).toEqual([]);
+    // As the engine role (whose search_path is pg_catalog only): module tables are in public, the engine's in iasql_engine.
+    const source = new DataSource({ type: 'postgres', ...settings, username: settings.user, schema: 'public', entities: [...ENGINE_ENTITIES, ...entities] });
+    expect(await pendingSchemaChanges(source)).toEqual([]);
   });
 });

@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { rpcRoleName } from '../src/rpc/setup';
 import { spawnStart, ROOT } from './support/cli';
 import { serverUrl, startTestEngine, stopTestEngine, TEST_TOKEN, TestEngine, tryConnect, uniq, withClient, withDatabase } from './support/engine';
 import { freePort } from './support/free-port';
@@ -29,6 +28,13 @@ const running = (metadataDatabase: string, method: string) =>
     const call = await lastCall(metadataDatabase, method);
     return call?.status === 'running' ? call : undefined;
   });
+
+/** Runs `fn` on the metadata database as `database`'s queue role (what its rpc functions enqueue with). */
+async function asQueueRole<T>(engine: TestEngine, database: string, fn: (q: Client) => Promise<T>): Promise<T> {
+  const meta = serverUrl(engine.config.metadataDatabase);
+  const creds = await withClient(meta, async (m) => (await m.query('select queue_role as role, queue_password as password from managed_database where name = $1', [database])).rows[0]);
+  return withClient(meta.replace(/\/\/[^@]+@/, `//${creds.role}:${creds.password}@`), fn);
+}
 
 describe('an rpc call that cannot finish', () => {
   let engine: TestEngine;
@@ -74,8 +80,8 @@ describe('an rpc call that cannot finish', () => {
 
   test('the worker times a call out by itself too: marked timed out, with the SQL error its caller would get', async () => {
     // Enqueued with no caller waiting, so only the worker's timer can end it.
-    const id = await withClient(serverUrl(engine.config.metadataDatabase), async (m) =>
-      (await m.query(`select iasql_rpc_enqueue($1, 'fixture_rpc', 'rpc_sleep', '{"ms": 30000}', 'test', 300) as id`, [db.name])).rows[0].id,
+    const id = await asQueueRole(engine, db.name, async (q) =>
+      (await q.query(`select iasql_rpc_enqueue('fixture_rpc', 'rpc_sleep', '{"ms": 30000}', 300) as id`)).rows[0].id,
     );
     const call = await waitFor('the call to end', async () => {
       const row = await withClient(serverUrl(engine.config.metadataDatabase), async (m) => (await m.query(`select status, error from rpc_call where id = $1`, [id])).rows[0]);
@@ -159,22 +165,32 @@ describe('isolation of the queue credentials', () => {
     });
   });
 
-  test('the queue role may only enqueue and read statuses, and only of the database named', async () => {
-    const role = rpcRoleName(engine.config.metadataDatabase);
-    const password = await withClient(serverUrl(engine.config.metadataDatabase), async (m) => (await m.query('select password from rpc_credential')).rows[0].password);
-    const url = withDatabase(serverUrl(engine.config.metadataDatabase), engine.config.metadataDatabase).replace(/\/\/[^@]+@/, `//${role}:${password}@`);
+  test("a database's queue role may only enqueue and follow that database's calls", async () => {
+    const meta = serverUrl(engine.config.metadataDatabase);
+    const creds = async (name: string) =>
+      withClient(meta, async (m) => (await m.query('select queue_role as role, queue_password as password from managed_database where name = $1', [name])).rows[0]);
+    const qa = await creds(a.name);
+    const url = withDatabase(meta, engine.config.metadataDatabase).replace(/\/\/[^@]+@/, `//${qa.role}:${qa.password}@`);
+    // A call of B, to aim at with A's credentials.
+    await withClient(b.url, (t) => t.query(`select rpc_count('from-b')`));
+    const bCall = await withClient(meta, async (m) => (await m.query(`select id from rpc_call where database = $1 order by id desc limit 1`, [b.name])).rows[0].id);
     await withClient(url, async (q) => {
       expect(await sqlError(q, 'select * from rpc_call')).toMatchObject({ code: '42501', message: 'permission denied for table rpc_call' });
       expect(await sqlError(q, 'select * from managed_database')).toMatchObject({ code: '42501' });
-      expect(await sqlError(q, 'select * from rpc_credential')).toMatchObject({ code: '42501' });
       expect(await sqlError(q, `select graphile_worker.add_job('rpc', '{}')`)).toMatchObject({ code: '42501' });
-      expect(await sqlError(q, `select iasql_rpc_enqueue('postgres', 'm', 'f', '{}', 'x', 1000)`)).toMatchObject({
-        code: 'IQ003',
-        message: `database 'postgres' is not a ready managed database`,
-      });
+      // The database and the caller come from the session: there is no argument to name B with.
+      expect(await sqlError(q, `select iasql_rpc_enqueue('${b.name}', 'fixture_rpc', 'rpc_count', '{}', 'x', 1000)`)).toMatchObject({ code: '42501' });
+      const { rows } = await q.query(`select iasql_rpc_enqueue('iasql_functions', 'iasql_version', '{}', 1000) as id`);
+      // B's call is invisible and cannot be abandoned.
+      expect((await q.query('select * from iasql_rpc_status($1)', [bCall])).rows).toEqual([]);
+      expect((await q.query(`select iasql_rpc_abandon($1, 'cancelled', '{}') as ok`, [bCall])).rows).toEqual([{ ok: false }]);
+      expect((await q.query('select iasql_rpc_progress($1) as p', [bCall])).rows).toEqual([{ p: null }]);
+      const mine = await withClient(meta, async (m) => (await m.query('select database, caller from rpc_call where id = $1', [rows[0].id])).rows[0]);
+      expect(mine.database).toBe(a.name);
+      expect(mine.caller).toMatch(/^iasql_[0-9a-f]{12}$/);
     });
-    // Without the password nothing connects as it.
-    expect(await tryConnect(url.replace(password, 'wrong-password'))).toMatch(/password authentication failed/);
+    // Without the password nothing connects as it, and it reaches no managed database.
+    expect(await tryConnect(url.replace(qa.password, 'wrong-password'))).toMatch(/password authentication failed/);
     expect(await tryConnect(withDatabase(url, a.name))).toMatch(/permission denied for database/);
   });
 

@@ -34,7 +34,7 @@ function exportsFor(ctx: Pick<RpcContext, 'query'>): AwsAccountExports {
     (creds ??= ctx
       .query<{ access_key_id: string; secret_access_key: string; session_token: string | null; endpoint: string | null }>(
         `select c.access_key_id, s.secret_access_key, c.session_token, c.endpoint
-         from aws_credentials c join aws_account_secret.secret_key s on s.credentials_id = c.id order by c.id limit 1`,
+         from public.aws_credentials c join aws_account_secret.secret_key s on s.credentials_id = c.id order by c.id limit 1`,
       )
       .then((rows) => rows[0]));
   return {
@@ -48,8 +48,8 @@ function exportsFor(ctx: Pick<RpcContext, 'query'>): AwsAccountExports {
       };
     },
     configured: async () => (await read()) !== undefined,
-    enabledRegions: async () => (await ctx.query<{ region: string }>('select region from aws_regions where is_enabled order by region')).map((r) => r.region),
-    defaultRegion: async () => (await ctx.query<{ region: string }>('select default_aws_region() as region'))[0]?.region ?? 'us-east-1',
+    enabledRegions: async () => (await ctx.query<{ region: string }>('select region from public.aws_regions where is_enabled order by region')).map((r) => r.region),
+    defaultRegion: async () => (await ctx.query<{ region: string }>('select public.default_aws_region() as region'))[0]?.region ?? 'us-east-1',
   };
 }
 

@@ -29,8 +29,8 @@ interface Target {
 /** The table's region (the argument, or the default) checked against aws_regions, and a client for it. */
 async function target(ctx: RpcContext, fn: string, args: Record<string, unknown>): Promise<Target> {
   const [r] = await ctx.query<{ region: string | null; known: boolean }>(
-    `select coalesce($1::text, default_aws_region()) as region,
-            exists (select 1 from aws_regions where region = coalesce($1::text, default_aws_region())) as known`,
+    `select coalesce($1::text, public.default_aws_region()) as region,
+            exists (select 1 from public.aws_regions where region = coalesce($1::text, public.default_aws_region())) as known`,
     [args.region],
   );
   if (!r?.region) {
@@ -55,7 +55,7 @@ async function explain(ctx: RpcContext, t: Target, err: unknown): Promise<unknow
   if (!err || typeof err !== 'object' || !('$metadata' in err) || ctx.signal.aborted) return err;
   const detail = `cloud error code: ${e.name}`;
   const known = await ctx.query<{ region: string; committed: boolean; primary_key: unknown }>(
-    'select region, table_id is not null as committed, primary_key from dynamo_table where table_name = $1 order by region',
+    'select region, table_id is not null as committed, primary_key from public.dynamo_table where table_name = $1 order by region',
     [t.table],
   );
   const here = known.find((k) => k.region === t.region);

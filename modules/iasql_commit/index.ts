@@ -1,5 +1,4 @@
 import { defineModule, RpcMethod } from '../../src/modules/define';
-import { IasqlAuditLog, IasqlChangeSet } from './0.1.0/entities';
 
 const planShape: RpcMethod['returns'] = {
   table: [
@@ -13,7 +12,8 @@ const LONG = 3_600_000;
 
 /**
  * Change sets: the psql surface of the commit engine (src/commit), with IaSQL's names and shapes.
- * The audit log is filled by a trigger the engine puts on every table of every other module.
+ * The audit log and change sets are engine tables (iasql_engine); the audit log is filled by a
+ * trigger the engine puts on every table of every other module.
  */
 export default defineModule({
   name: 'iasql_commit',
@@ -23,9 +23,7 @@ export default defineModule({
     {
       version: '0.1.0',
       dependencies: ['iasql_platform'],
-      entities: [IasqlAuditLog, IasqlChangeSet],
       tenantAccess: 'read',
-      sql: { afterInstall: '0.1.0/after_install.sql', beforeUninstall: '0.1.0/before_uninstall.sql' },
       rpc: {
         iasql_begin: {
           description: 'Opens a change set: edit rows, then iasql_preview() and iasql_commit() (or iasql_rollback())',

@@ -1,10 +1,14 @@
 import { defineModule } from '../../src/modules/define';
-import { IasqlDependency, IasqlModule, IasqlRpc, IasqlTable } from './0.1.0/entities';
 
-/** The registry of what is installed in a database. Installed in every database; read-only to tenants. */
+/**
+ * The registry of what is installed in a database. Its tables (iasql_module, iasql_dependencies,
+ * iasql_tables, iasql_rpc) are the engine's own, made by the engine's SQL in the schema
+ * iasql_engine (read-only to tenants, found by their plain names); this bootstrap module stays so
+ * that the other bootstrap modules have something to depend on and listings show the platform.
+ */
 export default defineModule({
   name: 'iasql_platform',
-  description: 'Platform tables: installed modules, their dependencies, the tables they own, rpc history',
+  description: 'Platform: installed modules, their dependencies, the tables they own, rpc history (engine tables in iasql_engine)',
   dir: __dirname,
-  versions: [{ version: '0.1.0', entities: [IasqlModule, IasqlDependency, IasqlTable, IasqlRpc], tenantAccess: 'read' }],
+  versions: [{ version: '0.1.0', tenantAccess: 'read' }],
 });

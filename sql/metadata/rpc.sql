@@ -1,32 +1,49 @@
 -- RPC queue functions of the metadata database, applied (idempotently) on every engine start.
--- They run as their owner (the engine's admin role); the rpc role that tenant databases connect
--- with over dblink may execute these and nothing else. :rpc_role is replaced by the engine with a
--- checked identifier.
+-- They run as their owner (the engine's admin role), with a fixed search_path and qualified names.
+--
+-- Each managed database enqueues as its OWN queue role (managed_database.queue_role), a member of
+-- the queue group :queue_group, which may execute these functions and nothing else. Which database
+-- a call belongs to, and who made it, come from the session (session_user is the queue role),
+-- never from arguments: credentials found in one database reach only that database's calls.
+-- :queue_group and :legacy_role are replaced by the engine with checked identifiers.
+
+-- The database (and its tenant, the caller) whose queue role runs this session.
+CREATE OR REPLACE FUNCTION public.iasql_rpc_session(OUT database text, OUT caller text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  SELECT d.name, d.role_name INTO database, caller FROM public.managed_database d
+    WHERE d.queue_role = session_user AND d.status = 'ready';
+  IF database IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'IQ003', MESSAGE = format('role %I is not the queue role of a ready managed database', session_user);
+  END IF;
+END
+$$;
 
 -- What the worker gets for a call: the call itself (notification and graphile-worker job payload).
 CREATE OR REPLACE FUNCTION public.iasql_rpc_payload(p_id bigint, p_database text, p_module text, p_method text, p_args jsonb, p_caller text, p_timeout_ms integer)
 RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT json_build_object('id', p_id, 'database', p_database, 'module', p_module, 'method', p_method, 'args', p_args, 'caller', p_caller, 'timeout_ms', p_timeout_ms)::text $$;
 
-CREATE OR REPLACE FUNCTION public.iasql_rpc_enqueue(p_database text, p_module text, p_method text, p_args jsonb, p_caller text, p_timeout_ms integer)
+CREATE OR REPLACE FUNCTION public.iasql_rpc_enqueue(p_module text, p_method text, p_args jsonb, p_timeout_ms integer)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+  v_session record;
   v_id bigint;
   v_payload text;
 BEGIN
-  -- Only databases the engine manages may enqueue.
-  IF NOT EXISTS (SELECT 1 FROM public.managed_database WHERE name = p_database AND status = 'ready') THEN
-    RAISE EXCEPTION USING ERRCODE = 'IQ003', MESSAGE = format('database %L is not a ready managed database', p_database);
-  END IF;
+  SELECT * INTO v_session FROM public.iasql_rpc_session();
   INSERT INTO public.rpc_call (database, module, method, args, caller, timeout_ms)
-    VALUES (p_database, p_module, p_method, p_args, p_caller, p_timeout_ms)
+    VALUES (v_session.database, p_module, p_method, p_args, v_session.caller, p_timeout_ms)
     RETURNING id INTO v_id;
   -- The payload is the call itself, so the worker reads nothing before it locks the call.
-  v_payload := public.iasql_rpc_payload(v_id, p_database, p_module, p_method, p_args, p_caller, p_timeout_ms);
+  v_payload := public.iasql_rpc_payload(v_id, v_session.database, p_module, p_method, p_args, v_session.caller, p_timeout_ms);
   -- Announced: a listening engine starts the call on this notification. Its graphile-worker job
   -- is added only if no engine has taken it after 250 ms (iasql_rpc_status adds it while the
   -- caller waits): adding, fetching and completing a job per call was 2 ms of a 6 ms no-op call
@@ -40,14 +57,15 @@ BEGIN
 END
 $$;
 
--- Status of a call. While it is queued, waits up to p_wait_ms for a worker to take it, checking
--- every ~1 ms here rather than paying a dblink round trip per check from the caller.
-CREATE OR REPLACE FUNCTION public.iasql_rpc_status(p_id bigint, p_database text, p_wait_ms integer DEFAULT 0)
+-- Status of a call of this session's database. While it is queued, waits up to p_wait_ms for a
+-- worker to take it, checking every ~1 ms here rather than paying a dblink round trip per check.
+CREATE OR REPLACE FUNCTION public.iasql_rpc_status(p_id bigint, p_wait_ms integer DEFAULT 0)
 RETURNS TABLE (status text, result jsonb, error jsonb)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+  v_database text := (public.iasql_rpc_session()).database;
   v_until timestamptz := clock_timestamp() + make_interval(secs => least(greatest(p_wait_ms, 0), 100) / 1000.0);
   v_status text;
   v_result jsonb;
@@ -55,7 +73,7 @@ DECLARE
   v_created timestamptz;
 BEGIN
   LOOP
-    SELECT c.status, c.result, c.error, c.created_at INTO v_status, v_result, v_error, v_created FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database;
+    SELECT c.status, c.result, c.error, c.created_at INTO v_status, v_result, v_error, v_created FROM public.rpc_call c WHERE c.id = p_id AND c.database = v_database;
     EXIT WHEN v_status IS DISTINCT FROM 'queued' OR clock_timestamp() >= v_until;
     PERFORM pg_sleep(0.0002);
   END LOOP;
@@ -75,20 +93,21 @@ END
 $$;
 
 -- The caller gave up (timeout, cancel) or found the worker gone: record it, and tell a worker
--- still running the call to stop.
-CREATE OR REPLACE FUNCTION public.iasql_rpc_abandon(p_id bigint, p_database text, p_status text, p_error jsonb)
+-- still running the call to stop. Only calls of this session's database.
+CREATE OR REPLACE FUNCTION public.iasql_rpc_abandon(p_id bigint, p_status text, p_error jsonb)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+  v_database text := (public.iasql_rpc_session()).database;
   v_pid integer;
 BEGIN
   IF p_status NOT IN ('timed_out', 'cancelled', 'failed') THEN
     RAISE EXCEPTION 'invalid status %', p_status;
   END IF;
   UPDATE public.rpc_call SET status = p_status, error = p_error, finished_at = now()
-    WHERE id = p_id AND database = p_database AND status IN ('queued', 'running')
+    WHERE id = p_id AND database = v_database AND status IN ('queued', 'running')
     RETURNING worker_pid INTO v_pid;
   IF NOT FOUND THEN
     RETURN false;
@@ -103,20 +122,39 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.iasql_rpc_payload(bigint, text, text, text, jsonb, text, integer) FROM PUBLIC;
--- What a running call is doing (ctx.progress), for its caller's NOTICEs.
-CREATE OR REPLACE FUNCTION public.iasql_rpc_progress(p_id bigint, p_database text)
+-- What a running call of this session's database is doing (ctx.progress), for its caller's NOTICEs.
+CREATE OR REPLACE FUNCTION public.iasql_rpc_progress(p_id bigint)
 RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT c.progress FROM public.rpc_call c WHERE c.id = p_id AND c.database = p_database $$;
+AS $$ SELECT c.progress FROM public.rpc_call c WHERE c.id = p_id AND c.database = (public.iasql_rpc_session()).database $$;
 
+-- The functions of earlier engines, which took the database and caller as arguments, now only say
+-- what to do: databases made by those engines are not served (docs/security.md).
+CREATE OR REPLACE FUNCTION public.iasql_rpc_enqueue(p_database text, p_module text, p_method text, p_args jsonb, p_caller text, p_timeout_ms integer)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RAISE EXCEPTION USING ERRCODE = 'IQ009', MESSAGE = 'this database was made by an earlier iasql engine and is not served by this one',
+    HINT = 'export what you need, then drop the database (iasql db drop <name>) and create it again; see docs/security.md';
+END
+$$;
 DROP FUNCTION IF EXISTS public.iasql_rpc_status(bigint, text);
-REVOKE ALL ON FUNCTION public.iasql_rpc_status(bigint, text, integer) FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.iasql_rpc_abandon(bigint, text, text, jsonb) FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.iasql_rpc_progress(bigint, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.iasql_rpc_progress(bigint, text) TO :rpc_role;
-GRANT EXECUTE ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) TO :rpc_role;
-GRANT EXECUTE ON FUNCTION public.iasql_rpc_status(bigint, text, integer) TO :rpc_role;
-GRANT EXECUTE ON FUNCTION public.iasql_rpc_abandon(bigint, text, text, jsonb) TO :rpc_role;
+DROP FUNCTION IF EXISTS public.iasql_rpc_status(bigint, text, integer);
+DROP FUNCTION IF EXISTS public.iasql_rpc_abandon(bigint, text, text, jsonb);
+DROP FUNCTION IF EXISTS public.iasql_rpc_progress(bigint, text);
+
+REVOKE ALL ON FUNCTION public.iasql_rpc_session() FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_payload(bigint, text, text, text, jsonb, text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_enqueue(text, text, jsonb, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_status(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_abandon(bigint, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_progress(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_enqueue(text, text, jsonb, integer) TO :queue_group;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_status(bigint, integer) TO :queue_group;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_abandon(bigint, text, jsonb) TO :queue_group;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_progress(bigint) TO :queue_group;
+GRANT EXECUTE ON FUNCTION public.iasql_rpc_enqueue(text, text, text, jsonb, text, integer) TO :legacy_role;

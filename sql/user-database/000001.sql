@@ -1,9 +1,6 @@
 -- Engine SQL of every managed database, version 1.
--- iasql_internal holds what the engine needs inside a user database; the tenant role (which owns
--- the database) has no privileges on it.
-CREATE SCHEMA IF NOT EXISTS iasql_internal;
+-- iasql_internal holds what the engine needs inside a user database: the tenant role has no
+-- privileges on it. The admin made it (owned by the database's engine role) with dblink in it
+-- before this file runs (src/databases/manager.ts: provision), since only the admin may create
+-- an untrusted extension.
 REVOKE ALL ON SCHEMA iasql_internal FROM PUBLIC;
-
--- dblink carries RPC calls out of the caller's transaction (see docs/architecture.md).
-CREATE EXTENSION IF NOT EXISTS dblink WITH SCHEMA iasql_internal;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA iasql_internal FROM PUBLIC;

@@ -25,7 +25,7 @@ export interface BindOptions {
 export async function boundEntities(o: BindOptions, only?: LoadedVersion[]): Promise<Map<string, BoundEntity>> {
   const versions =
     only ??
-    (await o.client.query<{ name: string; version: string }>('select name, version from iasql_module')).rows
+    (await o.client.query<{ name: string; version: string }>('select name, version from iasql_engine.iasql_module')).rows
       .map((r) => o.registry.get(r.name)?.versions.find((v) => v.version === r.version))
       .filter((v): v is LoadedVersion => v !== undefined);
   const out = new Map<string, BoundEntity>();

@@ -73,9 +73,9 @@ export class ChangeSets {
         });
       }
       const from = await this.consumedUpTo();
-      const { rows } = await this.c.query<{ id: number }>(`insert into iasql_change_set (from_audit_id) values ($1) returning id`, [from]);
+      const { rows } = await this.c.query<{ id: number }>(`insert into iasql_engine.iasql_change_set (from_audit_id) values ($1) returning id`, [from]);
       await this.audit('BEGIN', null, { change_set: rows[0].id });
-      const pending = await this.c.query<{ n: number }>(`select count(*)::int as n from iasql_audit_log where source = 'user' and id > $1 and change_type in ('INSERT', 'UPDATE', 'DELETE')`, [from]);
+      const pending = await this.c.query<{ n: number }>(`select count(*)::int as n from iasql_engine.iasql_audit_log where source = 'user' and id > $1 and change_type in ('INSERT', 'UPDATE', 'DELETE')`, [from]);
       return { change_set_id: rows[0].id, pending_changes: pending.rows[0].n };
     });
   }
@@ -94,7 +94,7 @@ export class ChangeSets {
       // Planning only reads: if it fails, the change set stays open as it was.
       const plan = await this.plan(open.from_audit_id, to);
       // From here on the cloud changes: a set left 'committing' without the lock was cut off.
-      await this.c.query(`update iasql_change_set set status = 'committing', to_audit_id = $2, message = $3 where id = $1`, [open.id, to, message]);
+      await this.c.query(`update iasql_engine.iasql_change_set set status = 'committing', to_audit_id = $2, message = $3 where id = $1`, [open.id, to, message]);
       const planned = planRows(plan.operations);
       const fks = await foreignKeys(this.c, [...this.entities.keys()]);
       const deps = dependencies(plan.operations, fks);
@@ -106,7 +106,7 @@ export class ChangeSets {
         // For GET /v1/databases/{name}/commits: at most every 500 ms (and the last one at the end).
         if (Date.now() - lastWrite >= 500) {
           lastWrite = Date.now();
-          this.c.query(`update iasql_change_set set progress = $2 where id = $1`, [open.id, JSON.stringify(p)]).catch(() => undefined);
+          this.c.query(`update iasql_engine.iasql_change_set set progress = $2 where id = $1`, [open.id, JSON.stringify(p)]).catch(() => undefined);
         }
       };
       const plannedAt = performance.now();
@@ -124,7 +124,7 @@ export class ChangeSets {
             ...plan.operations.filter((op) => op.action !== 'delete' && results.get(op.key)).map((op) => ({ bound: op.bound, rowId: op.touched.rowId, cloud: results.get(op.key)! })),
             ...plan.unchanged.map((u) => ({ bound: u.bound, rowId: u.touched.rowId, cloud: u.cloud })),
           ]);
-          await this.c.query(`update iasql_change_set set status = 'committed', closed_at = now(), result = $2, progress = $3 where id = $1`, [
+          await this.c.query(`update iasql_engine.iasql_change_set set status = 'committed', closed_at = now(), result = $2, progress = $3 where id = $1`, [
             open.id,
             JSON.stringify(planned),
             JSON.stringify({ total: planned.length, applied: planned.length, running: [] }),
@@ -153,7 +153,7 @@ export class ChangeSets {
       }
       await this.transaction('revert', async () => {
         await this.restoreRows(plan.touched);
-        await this.c.query(`update iasql_change_set set status = 'failed', closed_at = now(), result = $2 where id = $1`, [
+        await this.c.query(`update iasql_engine.iasql_change_set set status = 'failed', closed_at = now(), result = $2 where id = $1`, [
           open.id,
           JSON.stringify({ planned, failed: failures, revertFailed: left, skipped: outcome.skipped.length }),
         ]);
@@ -183,7 +183,7 @@ export class ChangeSets {
       const done: PlanRow[] = [];
       await this.transaction('rollback', async () => {
         done.push(...(await this.resetToCloud(touched)));
-        await this.c.query(`update iasql_change_set set status = 'rolled_back', closed_at = now(), to_audit_id = $2, result = $3 where id = $1`, [open.id, to, JSON.stringify(done)]);
+        await this.c.query(`update iasql_engine.iasql_change_set set status = 'rolled_back', closed_at = now(), to_audit_id = $2, result = $3 where id = $1`, [open.id, to, JSON.stringify(done)]);
         await this.audit('ROLLBACK', null, { change_set: open.id, rows: done.length });
       });
       return done;
@@ -291,7 +291,7 @@ export class ChangeSets {
       if (cols.length === 0) continue;
       // The cloud's view is the truth for these columns (a user's edit of an ARN is undone).
       const data = list.map((it) => ({ ...Object.fromEntries(cols.map((c) => [c, it.cloud[c] ?? null])), id: it.rowId }));
-      const t = ident(table);
+      const t = `public.${ident(table)}`;
       await this.c.query(
         `update ${t} as t set ${cols.map((c) => `${ident(c)} = r.${ident(c)}`).join(', ')}
          from jsonb_populate_recordset(null::${t}, $1::jsonb) r where t.id = r.id`,
@@ -306,7 +306,7 @@ export class ChangeSets {
     const order = await parentsFirst(this.c, [...new Set(cloudRows.map((t) => t.table))]);
     const pos = (t: string) => order.indexOf(t);
     for (const t of [...cloudRows].sort((a, b) => pos(b.table) - pos(a.table))) {
-      if (!t.before && t.after) await this.c.query(`delete from ${ident(t.table)} where id = $1`, [t.rowId]);
+      if (!t.before && t.after) await this.c.query(`delete from public.${ident(t.table)} where id = $1`, [t.rowId]);
     }
     for (const t of [...cloudRows].sort((a, b) => pos(a.table) - pos(b.table))) {
       if (!t.before) continue;
@@ -332,7 +332,7 @@ export class ChangeSets {
     );
     for (const { t, b, cloud } of [...views].sort((x, y) => pos(y.t.table) - pos(x.t.table))) {
       if (!cloud && t.after) {
-        await this.c.query(`delete from ${ident(t.table)} where id = $1`, [t.rowId]);
+        await this.c.query(`delete from public.${ident(t.table)} where id = $1`, [t.rowId]);
         done.push({ action: 'delete', table_name: t.table, id: t.rowId, description: identity(b.entity, t.after) });
       }
     }
@@ -350,7 +350,7 @@ export class ChangeSets {
   private async locked<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const { rows } = await this.c.query<{ ok: boolean }>(`select ${LOCK} as ok`);
     if (!rows[0].ok) {
-      const running = (await this.c.query<ChangeSetRow>(`select * from iasql_change_set where status = 'committing' order by id desc limit 1`)).rows[0];
+      const running = (await this.c.query<ChangeSetRow>(`select * from iasql_engine.iasql_change_set where status = 'committing' order by id desc limit 1`)).rows[0];
       throw new RpcError(`cannot ${what}: a commit is running in this database${running ? ` (change set ${running.id})` : ''}`, {
         hint: 'wait for it to finish; GET /v1/databases/<name>/commits shows its progress',
       });
@@ -367,7 +367,7 @@ export class ChangeSets {
    * (we do) was cut off by an engine stop: reported, unless `interrupted` is acceptable.
    */
   private async openSet(interruptedOk = false): Promise<ChangeSetRow | undefined> {
-    const set = (await this.c.query<ChangeSetRow>(`select * from iasql_change_set where status in ('open', 'committing') order by id desc limit 1`)).rows[0];
+    const set = (await this.c.query<ChangeSetRow>(`select * from iasql_engine.iasql_change_set where status in ('open', 'committing') order by id desc limit 1`)).rows[0];
     if (set?.status === 'committing' && !interruptedOk) {
       throw new RpcError(`change set ${set.id} was interrupted while committing (the engine stopped before it finished): the cloud may hold part of it`, {
         hint: 'SELECT * FROM iasql_rollback() brings its rows back to what the cloud has; then begin again',
@@ -384,16 +384,16 @@ export class ChangeSets {
 
   /** Audit id up to which user changes belong to closed change sets. */
   private async consumedUpTo(): Promise<string> {
-    const { rows } = await this.c.query<{ id: string }>(`select coalesce(max(to_audit_id), 0)::text as id from iasql_change_set where status not in ('open', 'committing')`);
+    const { rows } = await this.c.query<{ id: string }>(`select coalesce(max(to_audit_id), 0)::text as id from iasql_engine.iasql_change_set where status not in ('open', 'committing')`);
     return rows[0].id;
   }
 
   private async lastAuditId(): Promise<string> {
-    return (await this.c.query<{ id: string }>(`select coalesce(max(id), 0)::text as id from iasql_audit_log`)).rows[0].id;
+    return (await this.c.query<{ id: string }>(`select coalesce(max(id), 0)::text as id from iasql_engine.iasql_audit_log`)).rows[0].id;
   }
 
   private async audit(changeType: string, message: string | null, change: object) {
-    await this.c.query(`insert into iasql_audit_log (table_name, change_type, change, message, source) values ('iasql_change_set', $1, $2, $3, 'engine')`, [changeType, JSON.stringify(change), message]);
+    await this.c.query(`insert into iasql_engine.iasql_audit_log (table_name, change_type, change, message, source) values ('iasql_change_set', $1, $2, $3, 'engine')`, [changeType, JSON.stringify(change), message]);
   }
 
   /** One transaction on the call's connection, its row changes marked with `source` in the audit log. */

@@ -43,7 +43,7 @@ export interface Plan {
  */
 export async function touchedRows(c: PoolClient, fromId: string, toId: string): Promise<Touched[]> {
   const { rows } = await c.query<{ table_name: string; change: { original: Row | null; change: Row | null } }>(
-    `select table_name, change from iasql_audit_log
+    `select table_name, change from iasql_engine.iasql_audit_log
      where source = 'user' and id > $1 and id <= $2 and change_type in ('INSERT', 'UPDATE', 'DELETE')
      order by id`,
     [fromId, toId],
@@ -61,7 +61,7 @@ export async function touchedRows(c: PoolClient, fromId: string, toId: string): 
   for (const [table, list] of tables) {
     const exists = await c.query(`select to_regclass($1) is not null as ok`, [`public.${ident(table)}`]);
     if (!exists.rows[0].ok) continue; // the table went away (module uninstalled)
-    const current = await c.query<Row>(`select * from ${ident(table)} where id = any($1::int[])`, [list.map((t) => t.rowId)]);
+    const current = await c.query<Row>(`select * from public.${ident(table)} where id = any($1::int[])`, [list.map((t) => t.rowId)]);
     const byId = new Map(current.rows.map((r) => [Number(r.id), r]));
     for (const t of list) t.after = byId.get(t.rowId) ?? null;
   }

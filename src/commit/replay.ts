@@ -19,7 +19,7 @@ export async function replaySql(c: PoolClient, where: { since?: string | null; t
   let filter = `source = 'user' and change_type in ('INSERT', 'UPDATE', 'DELETE')`;
   if (where.since) filter += ` and ts >= $${params.push(where.since)}::timestamptz`;
   if (where.transactionId !== undefined) filter += ` and transaction_id = $${params.push(where.transactionId)}::bigint`;
-  const { rows } = await c.query<AuditRow>(`select table_name, change_type, change from iasql_audit_log where ${filter} order by id`, params);
+  const { rows } = await c.query<AuditRow>(`select table_name, change_type, change from iasql_engine.iasql_audit_log where ${filter} order by id`, params);
   return rows.map((r) => statement(r, idColumns(r.table_name)));
 }
 

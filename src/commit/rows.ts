@@ -39,12 +39,12 @@ export function matches(entity: CloudEntity, row: Row, cloud: Row): boolean {
  */
 export function updateSql(table: string, columns: string[]): string {
   const cols = columns.map(ident).join(', ');
-  return `update ${ident(table)} set (${cols}) = (select ${cols} from jsonb_populate_record(null::${ident(table)}, $1::jsonb)) where id = $2`;
+  return `update public.${ident(table)} set (${cols}) = (select ${cols} from jsonb_populate_record(null::public.${ident(table)}, $1::jsonb)) where id = $2`;
 }
 
 export function insertSql(table: string, columns: string[]): string {
   const cols = columns.map(ident).join(', ');
-  return `insert into ${ident(table)} (${cols}) select ${cols} from jsonb_populate_record(null::${ident(table)}, $1::jsonb) returning id`;
+  return `insert into public.${ident(table)} (${cols}) select ${cols} from jsonb_populate_record(null::public.${ident(table)}, $1::jsonb) returning id`;
 }
 
 /** A row as JSON for jsonb_populate_record: json columns stay JSON values. */

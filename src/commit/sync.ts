@@ -28,7 +28,7 @@ export async function reconcile(
       logger.info({ table: b.entity.table }, 'cloud not configured yet: nothing imported');
       continue;
     }
-    const rows = (await c.query<Row>(`select * from ${ident(b.entity.table)}`)).rows;
+    const rows = (await c.query<Row>(`select * from public.${ident(b.entity.table)}`)).rows;
     const have = new Map(rows.map((r) => [identity(b.entity, r), r]));
     const seen = new Set<string>();
     for (const cr of cloud) {
@@ -51,7 +51,7 @@ export async function reconcile(
   if (!dryRun) {
     for (const ch of changes) {
       const table = ch.bound.entity.table;
-      if (ch.action === 'delete') await c.query(`delete from ${ident(table)} where id = $1`, [ch.rowId]);
+      if (ch.action === 'delete') await c.query(`delete from public.${ident(table)} where id = $1`, [ch.rowId]);
       else if (ch.action === 'create') ch.rowId = Number((await c.query<{ id: number }>(insertSql(table, Object.keys(ch.cloud!)), [rowJson(ch.cloud!)])).rows[0].id);
       else await c.query(updateSql(table, Object.keys(ch.cloud!)), [rowJson(ch.cloud!), ch.rowId]);
     }

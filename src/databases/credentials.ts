@@ -5,9 +5,14 @@ export function generatePassword(): string {
   return randomBytes(24).toString('base64url');
 }
 
-/** A fresh role name: the database's name is the tenant's, the role's is random. */
-export function generateRoleName(): string {
-  return `iasql_${randomBytes(6).toString('hex')}`;
+/**
+ * Fresh role names for one database: the tenant's login role (`iasql_<12 hex>`), the engine role
+ * that owns the database (`..._engine`) and the role its rpc functions enqueue with (`..._queue`).
+ * The database's name is the tenant's; the roles' are random.
+ */
+export function generateRoleNames(): { tenant: string; engine: string; queue: string } {
+  const tenant = `iasql_${randomBytes(6).toString('hex')}`;
+  return { tenant, engine: `${tenant}_engine`, queue: `${tenant}_queue` };
 }
 
 /**

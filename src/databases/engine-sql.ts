@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Client, PoolClient } from 'pg';
+import { escapeIdentifier as ident, type Client, type PoolClient } from 'pg';
 import { packageRoot } from '../version';
 
 /**
@@ -14,6 +14,9 @@ export interface EngineSqlFile {
   file: string;
   sql: string;
 }
+
+/** The schema of the engine's tables in every managed database (sql/user-database/000004.sql). */
+export const ENGINE_SCHEMA = 'iasql_engine';
 
 let cached: EngineSqlFile[] | undefined;
 
@@ -38,7 +41,6 @@ export async function applyEngineSql(client: Client | PoolClient): Promise<numbe
   try {
     // Serialises concurrent engines bringing the same database up to date.
     await client.query(`select pg_advisory_xact_lock(hashtext('iasql_engine_sql'))`);
-    await client.query('create schema if not exists iasql_internal');
     await client.query(`create table if not exists iasql_internal.engine_migration (
       id integer primary key, applied_at timestamptz not null default now())`);
     const { rows } = await client.query<{ id: number }>('select coalesce(max(id), 0)::int as id from iasql_internal.engine_migration');
@@ -57,4 +59,10 @@ export async function applyEngineSql(client: Client | PoolClient): Promise<numbe
     await client.query('rollback').catch(() => undefined);
     throw err;
   }
+}
+
+/** The tenant reads the engine's tables (never writes them), by their plain names. */
+export async function grantEngineSchema(client: Client | PoolClient, tenant: string): Promise<void> {
+  await client.query(`grant usage on schema ${ENGINE_SCHEMA} to ${ident(tenant)}`);
+  await client.query(`grant select on all tables in schema ${ENGINE_SCHEMA} to ${ident(tenant)}`);
 }

@@ -5,8 +5,9 @@ import type { Logger } from '../logger';
 import { ManagedDatabase } from '../metadata/entities/managed-database';
 import type { Connections } from '../postgres/connections';
 import { ENGINE_VERSION } from '../version';
-import { generatePassword, generateRoleName, scramVerifier } from './credentials';
-import { applyEngineSql } from './engine-sql';
+import { ENGINE_SEARCH_PATH } from '../postgres/connections';
+import { generatePassword, generateRoleNames, scramVerifier } from './credentials';
+import { applyEngineSql, ENGINE_SCHEMA, grantEngineSchema } from './engine-sql';
 import { checkDatabaseName, reservedNames } from './names';
 
 /** What a create returns, once: the password is not stored anywhere. */
@@ -15,6 +16,28 @@ export interface CreatedDatabase {
   user: string;
   password: string;
   connectionString: string;
+  /** The database's own local-cloud account, when the engine runs the local cloud. */
+  localCloud?: LocalCloudAccount;
+}
+
+/** A local-cloud account of one database: its key pair signs the AWS SDK's and CLI's requests. */
+export interface LocalCloudAccount {
+  accountId: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** What the manager needs of the local cloud: an account per database, made and removed with it. */
+export interface LocalCloudAccounts {
+  create(database: string): Promise<LocalCloudAccount>;
+  remove(database: string): Promise<void>;
+}
+
+export interface DatabaseManagerOptions {
+  /** The group role whose members may use the rpc queue functions (src/rpc/setup.ts). */
+  queueGroup: string;
+  /** CONNECTION LIMIT of each tenant role (and of its queue role). */
+  tenantConnectionLimit: number;
 }
 
 export interface DatabaseInfo {
@@ -24,6 +47,20 @@ export interface DatabaseInfo {
   engineVersion: string;
   createdAt: string;
 }
+
+/** The password columns are not selected unless asked for. */
+const SECRET_COLUMNS = {
+  name: true, roleName: true, engineRole: true, enginePassword: true, queueRole: true, queuePassword: true,
+  status: true, engineVersion: true, createdAt: true, updatedAt: true,
+} as const;
+
+const rolesOf = (d: ManagedDatabase) => ({ tenant: d.roleName, engine: d.engineRole ?? undefined, queue: d.queueRole ?? undefined });
+
+/** Why a database made by an earlier engine is not served, and what to do. */
+export const LEGACY_MESSAGE = (what: string) =>
+  `${what} was made by an earlier iasql engine (owned by its tenant role) and is not served by this one: ` +
+  `export what you need (pg_dump of your tables, or SELECT * FROM iasql_get_sql_since() on the earlier engine), ` +
+  `then DELETE /v1/databases/<name> (or iasql db drop <name>) and create it again (docs/security.md, "Databases made by earlier engines")`;
 
 const toInfo = (d: ManagedDatabase): DatabaseInfo => ({
   name: d.name,
@@ -51,7 +88,9 @@ export class DatabaseManager {
     private readonly metadataDatabase: string,
     private readonly logger: Logger,
     /** Brings a database's engine-owned parts up to date after its engine SQL (bootstrap modules). */
-    private readonly prepare: (database: string) => Promise<void> = async () => undefined,
+    private readonly prepare: (database: string) => Promise<void>,
+    private readonly options: DatabaseManagerOptions,
+    private readonly localCloud?: LocalCloudAccounts,
   ) {
     this.reserved = reservedNames(metadataDatabase);
     this.repo = meta.getRepository(ManagedDatabase);
@@ -59,28 +98,51 @@ export class DatabaseManager {
 
   async create(rawName: unknown): Promise<CreatedDatabase> {
     const name = checkDatabaseName(rawName, this.reserved);
-    const user = generateRoleName();
+    const roles = generateRoleNames();
+    const user = roles.tenant;
     const password = generatePassword();
+    const engine = { user: roles.engine, password: generatePassword() };
+    const queue = { user: roles.queue, password: generatePassword() };
     // The registry row comes first: its primary key settles concurrent creates of one name.
     try {
-      await this.repo.insert({ name, roleName: user, status: 'creating', engineVersion: ENGINE_VERSION });
+      await this.repo.insert({
+        name,
+        roleName: user,
+        engineRole: engine.user,
+        enginePassword: engine.password,
+        queueRole: queue.user,
+        queuePassword: queue.password,
+        status: 'creating',
+        engineVersion: ENGINE_VERSION,
+      });
     } catch (err) {
       if (pgCode(err) === PG.uniqueViolation) throw conflict(`database '${name}' already exists`);
       throw err;
     }
     const started = Date.now();
     const c = await this.conns.pool(this.metadataDatabase).connect();
+    let cloud: CreatedDatabase['localCloud'];
     try {
       await this.lock(c, name);
       // Cleanup removes only what this create made: never a database someone else owns.
       let madeDatabase = false;
       try {
-        await c.query(
-          `create role ${ident(user)} login nosuperuser nocreatedb nocreaterole noreplication password ${literal(scramVerifier(password))}`,
-        );
-        if (!(await this.isSuperuser(c))) await c.query(`grant ${ident(user)} to current_user`);
+        const login = `login nosuperuser nocreatedb nocreaterole noreplication`;
+        const limit = this.options.tenantConnectionLimit;
+        await c.query(`create role ${ident(user)} ${login} connection limit ${limit} password ${literal(scramVerifier(password))}`);
+        await c.query(`create role ${ident(engine.user)} ${login} password ${literal(scramVerifier(engine.password))}`);
+        // One dblink connection per tenant backend that calls rpc: the same limit as the tenant's.
+        await c.query(`create role ${ident(queue.user)} ${login} connection limit ${limit} password ${literal(scramVerifier(queue.password))}`);
+        await c.query(`grant ${ident(this.options.queueGroup)} to ${ident(queue.user)}`);
+        // Enqueue and status rows are state of calls in flight: no WAL flush wait (see RpcWorker.queue).
+        await c.query(`alter role ${ident(queue.user)} in database ${ident(this.metadataDatabase)} set synchronous_commit = off`);
+        if (!(await this.isSuperuser(c))) await c.query(`grant ${ident(user)}, ${ident(engine.user)} to current_user`);
+        // Engine sessions resolve nothing a tenant can create, whichever way they connect.
+        await c.query(`alter role ${ident(engine.user)} set search_path = ${ENGINE_SEARCH_PATH}`);
         try {
-          await c.query(`create database ${ident(name)} owner ${ident(user)}`);
+          // template0: nothing a tenant may have put into template1 is copied (and a tenant
+          // session in template1 cannot make the create fail).
+          await c.query(`create database ${ident(name)} owner ${ident(engine.user)} template template0`);
           madeDatabase = true;
         } catch (err) {
           if (pgCode(err) === PG.duplicateDatabase) {
@@ -89,16 +151,24 @@ export class DatabaseManager {
           throw err;
         }
         await c.query(`revoke connect, temporary on database ${ident(name)} from public`);
+        // Every session of the tenant (and of the admin, for operators in psql) finds the engine tables by plain name.
+        await c.query(`alter database ${ident(name)} set search_path = "$user", public, ${ENGINE_SCHEMA}`);
+        await this.provision(name, roles);
+        this.conns.register(name, engine);
         const tenant = await this.conns.pool(name).connect();
         try {
           await applyEngineSql(tenant);
+          await grantEngineSchema(tenant, user);
         } finally {
           tenant.release();
         }
+        if (this.localCloud) cloud = await this.localCloud.create(name);
         await this.prepare(name);
+        // Last: the tenant can connect only to a finished database.
+        await c.query(`grant connect, temporary on database ${ident(name)} to ${ident(user)}`);
         await this.repo.update({ name }, { status: 'ready' });
       } catch (err) {
-        await this.remove(c, name, user, { keepDatabase: !madeDatabase }).catch((cleanupErr) =>
+        await this.remove(c, name, roles, { keepDatabase: !madeDatabase }).catch((cleanupErr) =>
           this.logger.error({ database: name, err: (cleanupErr as Error).message }, 'cleanup after failed create failed'),
         );
         if (err instanceof IasqlError) throw err;
@@ -116,7 +186,28 @@ export class DatabaseManager {
       user,
       password,
       connectionString: `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/${name}`,
+      ...(cloud ? { localCloud: cloud } : {}),
     };
+  }
+
+  /**
+   * As the admin, inside the new database before anyone else may connect to it: `public` belongs
+   * to the engine role (the tenant keeps USAGE and CREATE for its own objects), and the engine's
+   * private schema holds dblink (an untrusted extension, which only the admin may create).
+   */
+  private async provision(name: string, roles: { tenant: string; engine: string }) {
+    const admin = await this.conns.dedicatedAdmin(name);
+    try {
+      await admin.query(`alter schema public owner to ${ident(roles.engine)}`);
+      await admin.query(`revoke all on schema public from public`);
+      await admin.query(`grant usage, create on schema public to ${ident(roles.tenant)}`);
+      await admin.query(`create schema iasql_internal authorization ${ident(roles.engine)}`);
+      await admin.query(`create extension dblink schema iasql_internal`);
+      await admin.query(`revoke all on all functions in schema iasql_internal from public`);
+      await admin.query(`grant execute on all functions in schema iasql_internal to ${ident(roles.engine)}`);
+    } finally {
+      await admin.end();
+    }
   }
 
   async list(): Promise<DatabaseInfo[]> {
@@ -132,10 +223,11 @@ export class DatabaseManager {
     return (await this.find(rawName)).roleName;
   }
 
-  /** The database, which must be ready (not being created or dropped). */
+  /** The database, which must be ready (not being created or dropped) and made by this engine's model. */
   async ready(rawName: unknown): Promise<DatabaseInfo> {
     const db = await this.find(rawName);
     if (db.status !== 'ready') throw conflict(`database '${db.name}' is ${db.status === 'creating' ? 'being created' : 'being dropped'}; try again in a moment`);
+    if (!db.engineRole) throw conflict(LEGACY_MESSAGE(`database '${db.name}'`));
     return toInfo(db);
   }
 
@@ -148,7 +240,7 @@ export class DatabaseManager {
       if (!(await this.tryLock(c, db.name))) throw conflict(`database '${db.name}' is busy (being created or dropped); try again in a moment`);
       try {
         await this.repo.update({ name: db.name }, { status: 'dropping' });
-        await this.remove(c, db.name, db.roleName);
+        await this.remove(c, db.name, rolesOf(db));
       } finally {
         await this.unlock(c, db.name);
       }
@@ -170,7 +262,7 @@ export class DatabaseManager {
       try {
         if (!(await this.tryLock(c, db.name))) continue; // another engine is working on it
         try {
-          await this.remove(c, db.name, db.roleName);
+          await this.remove(c, db.name, rolesOf(db));
           cleaned.push(db.name);
         } finally {
           await this.unlock(c, db.name);
@@ -183,12 +275,24 @@ export class DatabaseManager {
     return cleaned;
   }
 
-  /** Brings the engine SQL of every ready database up to this engine's version. */
+  /**
+   * At start: registers the engine role of every ready database with the connection manager and
+   * brings its engine SQL up to this engine's version. Databases made by an earlier engine (owned
+   * by their tenant, no engine role) are not touched, as the admin or otherwise: they are listed
+   * with what to do (docs/security.md says why they are not migrated in place).
+   */
   async upgradeAll(): Promise<void> {
-    for (const db of await this.repo.find({ where: { status: 'ready' } })) {
+    const all = await this.repo.find({ where: { status: 'ready' }, select: SECRET_COLUMNS });
+    const legacy = all.filter((db) => !db.engineRole).map((db) => db.name);
+    if (legacy.length) {
+      this.logger.warn({ databases: legacy }, `${LEGACY_MESSAGE('these databases')}`);
+    }
+    for (const db of all.filter((d) => d.engineRole)) {
+      this.conns.register(db.name, { user: db.engineRole!, password: db.enginePassword! });
       const c = await this.conns.pool(db.name).connect();
       try {
         const ran = await applyEngineSql(c);
+        await grantEngineSchema(c, db.roleName);
         await this.prepare(db.name);
         if (ran > 0 || db.engineVersion !== ENGINE_VERSION) {
           await this.repo.update({ name: db.name }, { engineVersion: ENGINE_VERSION });
@@ -200,6 +304,13 @@ export class DatabaseManager {
     }
   }
 
+  /** The queue credentials of a ready database (for its iasql_internal.rpc_config). */
+  async queueCredentials(name: string): Promise<{ user: string; password: string }> {
+    const db = await this.repo.findOne({ where: { name }, select: SECRET_COLUMNS });
+    if (!db?.queueRole || !db.queuePassword) throw new Error(`database '${name}' has no queue role`);
+    return { user: db.queueRole, password: db.queuePassword };
+  }
+
   private async find(rawName: unknown): Promise<ManagedDatabase> {
     const name = checkDatabaseName(rawName, new Set());
     const db = await this.repo.findOneBy({ name });
@@ -207,10 +318,15 @@ export class DatabaseManager {
     return db;
   }
 
-  private async remove(c: PoolClient, name: string, role: string, opts: { keepDatabase?: boolean } = {}) {
+  private async remove(c: PoolClient, name: string, roles: Partial<ReturnType<typeof generateRoleNames>>, opts: { keepDatabase?: boolean } = {}) {
     await this.conns.close(name);
+    this.conns.forget(name);
     if (!opts.keepDatabase) await c.query(`drop database if exists ${ident(name)} with (force)`);
-    await c.query(`drop role if exists ${ident(role)}`);
+    for (const role of [roles.tenant, roles.engine, roles.queue]) {
+      if (role) await c.query(`drop role if exists ${ident(role)}`);
+    }
+    // A new database of the same name gets a new account: nothing of this one's cloud is inherited.
+    if (this.localCloud) await this.localCloud.remove(name);
     await this.repo.delete({ name });
   }
 

@@ -3,10 +3,9 @@ import { DataSource } from 'typeorm';
 import { ManagedDatabase } from './entities/managed-database';
 import { Rollout } from './entities/rollout';
 import { RpcCall } from './entities/rpc-call';
-import { RpcCredential } from './entities/rpc-credential';
 import { migrations } from '../../migrations';
 
-export const metadataEntities = [ManagedDatabase, Rollout, RpcCall, RpcCredential];
+export const metadataEntities = [ManagedDatabase, Rollout, RpcCall];
 
 /** The TypeORM DataSource of the metadata database. Migrations are run, never synchronize. */
 export function metadataDataSource(settings: {

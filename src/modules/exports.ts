@@ -18,7 +18,7 @@ export async function dependencyExports(
   if (version.dependencies.length === 0) return out;
   const rows = installed
     ? version.dependencies.filter((d) => installed[d] !== undefined).map((name) => ({ name, version: installed[name] }))
-    : (await client.query<{ name: string; version: string }>('select name, version from iasql_module where name = any($1)', [version.dependencies])).rows;
+    : (await client.query<{ name: string; version: string }>('select name, version from iasql_engine.iasql_module where name = any($1)', [version.dependencies])).rows;
   for (const r of rows) {
     const dep = registry.get(r.name)?.versions.find((v) => v.version === r.version);
     out[r.name] = dep?.exports ? dep.exports(base) : {};

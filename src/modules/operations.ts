@@ -180,7 +180,7 @@ export class ModuleOperations {
     try {
       const problems: string[] = [];
       const expected: string[] = [];
-      const recorded = (await c.query<{ t: string; module: string }>('select table_name as t, module from iasql_tables order by 1')).rows;
+      const recorded = (await c.query<{ t: string; module: string }>('select table_name as t, module from iasql_engine.iasql_tables order by 1')).rows;
       for (const m of await this.readInstalled(c)) {
         const known = this.registry.get(m.name);
         if (!known) {
@@ -194,7 +194,7 @@ export class ModuleOperations {
       const listed = recorded.map((r) => r.t);
       if (listed.join() !== [...expected].sort().join()) problems.push(`iasql_tables lists [${listed.join(', ')}], expected [${[...expected].sort().join(', ')}]`);
       for (const t of expected) {
-        await c.query(`select 1 from ${ident(t)} limit 1`).catch((err: Error) => problems.push(`table ${t}: ${err.message}`));
+        await c.query(`select 1 from public.${ident(t)} limit 1`).catch((err: Error) => problems.push(`table ${t}: ${err.message}`));
       }
       return problems;
     } finally {
@@ -289,23 +289,23 @@ export class ModuleOperations {
       const left = await dropLeftovers(c, owned);
       if (left.length) this.logger.warn({ module: from.module, version: from.version, tables: left }, 'the down migrations left these tables; the engine dropped them');
       // The platform module's own down drops the tables these rows live in.
-      if (step.module !== 'iasql_platform') await c.query('delete from iasql_module where name = $1', [step.module]);
+      if (step.module !== 'iasql_platform') await c.query('delete from iasql_engine.iasql_module where name = $1', [step.module]);
     }
     return [];
   }
 
   private async record(c: PoolClient, v: LoadedVersion, tables: string[]) {
     await c.query(
-      `insert into iasql_module (name, version) values ($1, $2) on conflict (name) do update set version = excluded.version`,
+      `insert into iasql_engine.iasql_module (name, version) values ($1, $2) on conflict (name) do update set version = excluded.version`,
       [v.module, v.version],
     );
-    await c.query('delete from iasql_dependencies where module = $1', [v.module]);
-    await c.query('delete from iasql_tables where module = $1', [v.module]);
+    await c.query('delete from iasql_engine.iasql_dependencies where module = $1', [v.module]);
+    await c.query('delete from iasql_engine.iasql_tables where module = $1', [v.module]);
     if (v.dependencies.length) {
-      await c.query('insert into iasql_dependencies (module, dependency) select $1, unnest($2::text[])', [v.module, v.dependencies]);
+      await c.query('insert into iasql_engine.iasql_dependencies (module, dependency) select $1, unnest($2::text[])', [v.module, v.dependencies]);
     }
     if (tables.length) {
-      await c.query('insert into iasql_tables (table_name, module) select unnest($2::text[]), $1', [v.module, tables]);
+      await c.query('insert into iasql_engine.iasql_tables (table_name, module) select unnest($2::text[]), $1', [v.module, tables]);
     }
   }
 
@@ -313,8 +313,8 @@ export class ModuleOperations {
   private async audit(c: PoolClient, v: LoadedVersion, tables: string[]) {
     for (const table of tables) {
       const secrets = (v.secretColumns[table] ?? []).map(literal).join(', ');
-      await c.query(`drop trigger if exists iasql_audit on ${ident(table)}`);
-      await c.query(`create trigger iasql_audit after insert or update or delete on ${ident(table)} for each row execute function iasql_audit_row(${secrets})`);
+      await c.query(`drop trigger if exists iasql_audit on public.${ident(table)}`);
+      await c.query(`create trigger iasql_audit after insert or update or delete on public.${ident(table)} for each row execute function iasql_engine.iasql_audit_row(${secrets})`);
     }
   }
 
@@ -322,22 +322,22 @@ export class ModuleOperations {
   private async grant(c: PoolClient, role: string, v: LoadedVersion, tables: string[]) {
     if (!role || tables.length === 0) return;
     const privileges = v.tenantAccess === 'read' ? 'select' : 'select, insert, update, delete';
-    await c.query(`grant ${privileges} on table ${tables.map(ident).join(', ')} to ${ident(role)}`);
+    await c.query(`grant ${privileges} on table ${tables.map((t) => `public.${ident(t)}`).join(', ')} to ${ident(role)}`);
     if (v.tenantAccess === 'write') await c.query(`grant usage, select on all sequences in schema public to ${ident(role)}`);
   }
 
   private async readInstalled(c: PoolClient, release = false): Promise<InstalledModule[]> {
     try {
-      const { rows } = await c.query<{ exists: boolean }>(`select to_regclass('public.iasql_module') is not null as exists`);
+      const { rows } = await c.query<{ exists: boolean }>(`select to_regclass('iasql_engine.iasql_module') is not null as exists`);
       if (!rows[0].exists) return [];
-      return (await c.query<InstalledModule>('select name, version from iasql_module order by name')).rows;
+      return (await c.query<InstalledModule>('select name, version from iasql_engine.iasql_module order by name')).rows;
     } finally {
       if (release) c.release();
     }
   }
 
   private async readDependencies(c: PoolClient) {
-    return (await c.query<{ module: string; dependency: string }>('select module, dependency from iasql_dependencies')).rows;
+    return (await c.query<{ module: string; dependency: string }>('select module, dependency from iasql_engine.iasql_dependencies')).rows;
   }
 }
 
@@ -352,7 +352,7 @@ async function ownedTables(c: PoolClient, module: string, installed?: LoadedVers
 }
 
 async function count(c: PoolClient, table: string): Promise<number> {
-  const { rows } = await c.query<{ n: number }>(`select count(*)::int as n from ${ident(table)}`);
+  const { rows } = await c.query<{ n: number }>(`select count(*)::int as n from public.${ident(table)}`);
   return rows[0].n;
 }
 

@@ -184,6 +184,7 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
     const down = read(v.migration?.down ?? `${v.version}/down.sql`, 'migration down');
     const afterInstall = v.sql?.afterInstall ? read(v.sql.afterInstall, 'after_install hook') : undefined;
     const beforeUninstall = v.sql?.beforeUninstall ? read(v.sql.beforeUninstall, 'before_uninstall hook') : undefined;
+    for (const f of [up, down, afterInstall, beforeUninstall]) if (f) checkSearchPath(at, f, problems);
     const entities = v.entities ?? [];
     const tables: string[] = [];
     const entityOf = new Map<string, string>();
@@ -224,6 +225,24 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
   });
   if (problems.length > before || versions.length === 0) return { declares };
   return { loaded: { name: def.name, description: def.description ?? '', dir: def.dir, versions, latest: versions[versions.length - 1] }, declares };
+}
+
+/**
+ * Module SQL runs as the engine with search_path = pg_catalog, pg_temp, so an unqualified name
+ * fails at install (and names the statement). What can still hide one is a function that sets a
+ * search_path of its own: one naming any schema the tenant can create in (public) would resolve
+ * a tenant's function or operator when the engine writes that table. Refused here, with the fix.
+ */
+function checkSearchPath(at: string, file: SqlFile, problems: string[]) {
+  for (const m of file.sql.matchAll(/search_path\s*(?:=|\bTO\b)\s*([^;\n$]*)/gi)) {
+    const schemas = m[1].split(',').map((x) => x.trim().replace(/^['"]|['"]$/g, '').toLowerCase()).filter(Boolean);
+    const other = schemas.filter((x) => x !== 'pg_catalog' && x !== 'pg_temp');
+    if (other.length) {
+      problems.push(
+        `${at}: ${file.name} sets search_path to ${m[1].trim()}: module functions must use SET search_path = pg_catalog, pg_temp and name their tables and functions with their schema (public.x), so nothing a tenant creates is resolved when the engine runs them`,
+      );
+    }
+  }
 }
 
 /** The table an entity maps to, or why it maps to none. */

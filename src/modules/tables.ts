@@ -36,8 +36,8 @@ export async function readTables(c: PoolClient): Promise<Map<number, Table>> {
  * turn an upgrade into a confusing mismatch.
  */
 export async function readOwners(c: PoolClient, module: string, declared: string[]): Promise<Map<number, string>> {
-  const { rows: platform } = await c.query<{ exists: boolean }>(`select to_regclass('public.iasql_tables') is not null as exists`);
-  const recorded = platform[0].exists ? `select table_name as t, module as m from iasql_tables union all ` : '';
+  const { rows: platform } = await c.query<{ exists: boolean }>(`select to_regclass('iasql_engine.iasql_tables') is not null as exists`);
+  const recorded = platform[0].exists ? `select table_name as t, module as m from iasql_engine.iasql_tables union all ` : '';
   const { rows } = await c.query<{ oid: number | null; module: string }>(
     `select to_regclass(format('public.%I', t))::oid as oid, m as module
        from (${recorded}select unnest($2::text[]) as t, $1::text as m) x`,

@@ -13,14 +13,35 @@ export function urlSettings(url: string, database: string) {
   };
 }
 
+/** A login role and its password. */
+export interface RoleCredentials {
+  user: string;
+  password: string;
+}
+
+/**
+ * Every engine session starts with this search_path: nothing a tenant creates (a function, an
+ * operator, a view, a schema named after a role) can be resolved from it, so engine SQL names its
+ * tables with their schema (public.x, iasql_engine.x) and gets builtins from pg_catalog only.
+ */
+export const ENGINE_SEARCH_PATH = 'pg_catalog, pg_temp';
+
 /**
  * The one connection manager. Every connection the engine opens to the Postgres server goes
- * through here: one pool per database, opened on first use, closed after it has sat idle, all
- * with the engine's admin credentials. Pools are never created per call.
+ * through here: one pool per database, opened on first use, closed after it has sat idle. Pools
+ * are never created per call.
+ *
+ * Who a connection logs in as is decided here, per database: a managed database is reached only
+ * as its own engine role (registered by the DatabaseManager), never with the admin credentials of
+ * DATABASE_URL, which are for the metadata and maintenance databases (`adminDatabases`) only. A
+ * database that is neither is refused, so a forgotten registration fails loudly instead of running
+ * tenant-reachable SQL as a superuser.
  */
 export class Connections {
   private readonly pools = new Map<string, { pool: Pool; lastUsed: number }>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly roles = new Map<string, RoleCredentials>();
+  private readonly adminDatabases = new Set<string>();
 
   constructor(
     /** Admin URL; its database part is ignored, each pool names its own. */
@@ -32,14 +53,45 @@ export class Connections {
     this.sweeper.unref();
   }
 
-  /** Connection settings of `database` with the admin role (for pg, TypeORM, tests). */
+  /** Databases reached with the admin credentials (the metadata and maintenance databases). */
+  allowAdmin(database: string): void {
+    this.adminDatabases.add(database);
+  }
+
+  /** The engine role of a managed database: every connection to it logs in as this role. */
+  register(database: string, role: RoleCredentials): void {
+    const had = this.roles.get(database);
+    this.roles.set(database, role);
+    if (had && had.user !== role.user) void this.close(database);
+  }
+
+  forget(database: string): void {
+    this.roles.delete(database);
+  }
+
+  /** The role connections to `database` use, or undefined for admin databases. Throws for any other. */
+  roleFor(database: string): RoleCredentials | undefined {
+    const role = this.roles.get(database);
+    if (role) return role;
+    if (this.adminDatabases.has(database)) return undefined;
+    throw new Error(`no engine role is known for database '${database}': the engine connects to a managed database only as its own role`);
+  }
+
+  /** Connection settings of `database`: its engine role for a managed database, the admin's for the others. */
   settings(database: string) {
+    const base = urlSettings(this.adminUrl, database);
+    const role = this.roleFor(database);
+    return role ? { ...base, user: role.user, password: role.password } : base;
+  }
+
+  /** Connection settings of `database` with the admin role: for creating and dropping databases, roles and extensions only. */
+  adminSettings(database: string) {
     return urlSettings(this.adminUrl, database);
   }
 
   /** Host and port as tenants reach the server (the admin URL's). */
   get endpoint() {
-    const { host, port } = this.settings('postgres');
+    const { host, port } = urlSettings(this.adminUrl, 'postgres');
     return { host, port };
   }
 
@@ -51,8 +103,7 @@ export class Connections {
     const key = purpose ? `${database}#${purpose}` : database;
     let entry = this.pools.get(key);
     if (!entry) {
-      const options = Object.entries(gucs).map(([k, v]) => `-c ${k}=${v}`).join(' ') || undefined;
-      const pool = new Pool({ ...this.settings(database), max, idleTimeoutMillis: 10_000, application_name: 'iasql', options });
+      const pool = new Pool({ ...this.settings(database), max, idleTimeoutMillis: 10_000, application_name: 'iasql', options: sessionOptions(gucs) });
       // An idle client whose backend dies (database dropped, server restart) must not crash the engine.
       pool.on('error', (err) => this.logger.warn({ database, err: err.message }, 'idle connection lost'));
       pool.on('connect', (client) => client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'connection lost')));
@@ -85,8 +136,16 @@ export class Connections {
 
   /** A dedicated client outside the pools, for session state such as advisory locks. */
   async dedicated(database: string): Promise<Client> {
-    const client = new Client({ ...this.settings(database), application_name: 'iasql' });
+    const client = new Client({ ...this.settings(database), application_name: 'iasql', options: sessionOptions({}) });
     // Without a listener, a backend terminated while this client sits idle crashes the process.
+    client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'dedicated connection lost'));
+    await client.connect();
+    return client;
+  }
+
+  /** A dedicated admin client of `database`, for creating a database's schemas and extensions before its tenant may connect. */
+  async dedicatedAdmin(database: string): Promise<Client> {
+    const client = new Client({ ...this.adminSettings(database), application_name: 'iasql', options: sessionOptions({}) });
     client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'dedicated connection lost'));
     await client.connect();
     return client;
@@ -117,4 +176,10 @@ export class Connections {
     this.pools.clear();
     await Promise.all(all.map((e) => e.pool.end()));
   }
+}
+
+/** libpq startup options: the engine's search_path first, then `gucs`. Values are engine constants, never tenant text. */
+function sessionOptions(gucs: Record<string, string>): string {
+  const all = { search_path: ENGINE_SEARCH_PATH.replace(' ', ''), ...gucs };
+  return Object.entries(all).map(([k, v]) => `-c ${k}=${v}`).join(' ');
 }

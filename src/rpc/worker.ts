@@ -19,6 +19,10 @@ export interface RpcWorkerOptions {
   historyDays: number;
   /** At most this many iasql_rpc rows are kept per database. */
   historyMax: number;
+  /** Calls of one database this process runs at once (the rest wait their turn, not holding a slot). */
+  perDatabase?: number;
+  /** A result whose JSON is larger fails the call with IQ002. */
+  maxResultBytes?: number;
   /** How commits apply (default: DEFAULT_COMMIT_OPTIONS). */
   commit?: CommitOptions;
 }
@@ -51,6 +55,10 @@ export class RpcWorker {
   private readonly fast = new Set<Promise<void>>();
   /** Announced calls waiting for a fast-path slot, oldest first (a call waiting 250 ms also gets a graphile job). */
   private readonly backlog: QueuedCall[] = [];
+  /** Calls running now per database, on either path: no database gets more than `perDatabase`. */
+  private readonly running = new Map<string, number>();
+  /** Jobs waiting for their database to drop under its limit. */
+  private readonly waitingJobs = new Map<string, Array<() => void>>();
   private stopping = false;
 
   constructor(
@@ -66,7 +74,17 @@ export class RpcWorker {
     await this.listen();
 
     // The job's payload is the call itself (written by iasql_rpc_enqueue): no read before the lock.
-    const rpc: Task = async (payload) => this.execute(payload as QueuedCall);
+    const rpc: Task = async (payload) => {
+      const call = payload as QueuedCall;
+      if ((await this.status(String(call.id))) !== 'queued') return; // usually the notification ran it
+      await this.admitJob(call.database);
+      try {
+        await this.execute(call);
+      } finally {
+        this.leave(call.database);
+        this.drainBacklog();
+      }
+    };
     const prune: Task = async () => void (await this.prune());
     this.runner = await run({
       pgPool: this.queue(),
@@ -139,19 +157,63 @@ export class RpcWorker {
     } catch {
       return;
     }
-    if (this.fast.size < this.options.concurrency) this.runFast(call);
+    if (this.fast.size < this.options.concurrency && this.hasRoom(call.database)) this.runFast(call);
     else if (this.backlog.length < BACKLOG_MAX) this.backlog.push(call);
     // else: 250 ms after its enqueue the call gets a graphile-worker job, which a runner takes
   }
 
   private runFast(call: QueuedCall) {
+    this.enter(call.database);
     const work = this.execute(call, 'notify').catch((err: Error) => this.logger.error({ call: call.id, err: err.message }, 'rpc fast path failed'));
     this.fast.add(work);
     void work.finally(() => {
       this.fast.delete(work);
-      const next = this.stopping ? undefined : this.backlog.shift();
-      if (next) this.runFast(next);
+      this.leave(call.database);
+      this.drainBacklog();
     });
+  }
+
+  /** Starts the oldest waiting calls whose databases are under their limit, while slots are free. */
+  private drainBacklog() {
+    for (let i = 0; i < this.backlog.length && this.fast.size < this.options.concurrency && !this.stopping; ) {
+      const call = this.backlog[i];
+      if (!this.hasRoom(call.database)) {
+        i++;
+        continue;
+      }
+      this.backlog.splice(i, 1);
+      this.runFast(call);
+    }
+  }
+
+  // Per-database fairness: one tenant's slow calls may fill its own share of this process's
+  // slots, never all of them, so another tenant's call starts at once.
+  private hasRoom(database: string): boolean {
+    return (this.running.get(database) ?? 0) < (this.options.perDatabase ?? Infinity);
+  }
+
+  private enter(database: string) {
+    this.running.set(database, (this.running.get(database) ?? 0) + 1);
+  }
+
+  private leave(database: string) {
+    const n = (this.running.get(database) ?? 1) - 1;
+    if (n > 0) this.running.set(database, n);
+    else this.running.delete(database);
+    const wake = this.waitingJobs.get(database)?.shift();
+    if (wake) wake();
+  }
+
+  /** A job waits (in its graphile slot) until its database is under its limit. */
+  private async admitJob(database: string): Promise<void> {
+    while (!this.hasRoom(database)) {
+      await new Promise<void>((resolve) => {
+        const queue = this.waitingJobs.get(database) ?? [];
+        queue.push(resolve);
+        this.waitingJobs.set(database, queue);
+      });
+    }
+    this.enter(database);
   }
 
   /**
@@ -161,8 +223,6 @@ export class RpcWorker {
   async execute(call: QueuedCall, via: 'job' | 'notify' = 'job'): Promise<void> {
     const id = String(call.id);
     if (!/^\d+$/.test(id)) throw new Error(`rpc job with a bad call id: ${id}`);
-    // Usually the notification already ran it: then the job has nothing to do.
-    if (via === 'job' && (await this.status(id)) !== 'queued') return;
     let client: PoolClient;
     try {
       client = await this.conns.pool(call.database).connect();
@@ -180,7 +240,7 @@ export class RpcWorker {
       // Never waited for: a tenant session holding that key must not stall a worker slot.
       // The lock, and the installed versions (the called module's and its dependencies') in one round trip.
       const locked = await client.query<{ locked: boolean; versions: Record<string, string> | null }>(
-        `select pg_try_advisory_lock($1::bigint) as locked, (select jsonb_object_agg(name, version) from iasql_module) as versions`,
+        `select pg_try_advisory_lock($1::bigint) as locked, (select jsonb_object_agg(name, version) from iasql_engine.iasql_module) as versions`,
         [id],
       );
       held = locked.rows[0].locked;
@@ -207,7 +267,7 @@ export class RpcWorker {
         return;
       }
       const claimed = await this.queue().query(
-        `update rpc_call set status = 'running', started_at = now(), worker_pid = $2 where id = $1 and status = 'queued'`,
+        `update public.rpc_call set status = 'running', started_at = now(), worker_pid = $2 where id = $1 and status = 'queued'`,
         [id, (client as unknown as { processID: number }).processID],
       );
       if (!claimed.rowCount) return; // the caller gave up before it started
@@ -222,6 +282,13 @@ export class RpcWorker {
       broken = err as Error;
       this.logger.error({ call: id, err: (err as Error).message }, 'rpc call failed inside the engine');
       outcome = { status: 'failed', error: { sqlstate: RPC_SQLSTATE.handler, message: `rpc ${call.module}.${call.method} failed inside the engine` } };
+      // Not claimed yet (the lock query failed: the database is damaged or unreachable): the call
+      // ends now, with this error, instead of waiting to be tried again and again.
+      await this.failQueued(id, {
+        sqlstate: RPC_SQLSTATE.unavailable,
+        message: `rpc ${call.module}.${call.method}: the engine cannot run calls in database ${call.database}: ${(err as Error).message}`,
+        hint: 'the operator should check the engine log; GET /v1/databases/<name> shows the database',
+      }).catch(() => undefined);
     } finally {
       // In this order: the history row, then the outcome, then the lock. A caller learns the
       // outcome either from its status check or once it gets the lock, and then always finds the
@@ -293,7 +360,15 @@ export class RpcWorker {
         const ctx = { ...base, dependencies: await dependencyExports(this.registry, version, base, client, installed) };
         const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
         const result = await Promise.race([Promise.resolve().then(() => decl.handler(ctx, args)), aborted]);
-        return { status: 'succeeded', result: checkResult(where, decl.returns, result) };
+        const checked = checkResult(where, decl.returns, result);
+        const size = Buffer.byteLength(JSON.stringify(checked ?? null));
+        if (this.options.maxResultBytes && size > this.options.maxResultBytes) {
+          throw new RpcError(`${where}: the result is ${size} bytes, more than the limit of ${this.options.maxResultBytes} bytes`, {
+            sqlstate: RPC_SQLSTATE.badArguments,
+            hint: 'ask for less per call (e.g. a narrower query or a page), or the operator raises IASQL_RPC_MAX_RESULT_BYTES',
+          });
+        }
+        return { status: 'succeeded', result: checked };
       } catch (err) {
         // A handler abandoned on abort may still hold the connection: report it as broken.
         if (controller.signal.aborted) throw err;
@@ -346,7 +421,7 @@ export class RpcWorker {
       last = Date.now();
       const message = pending;
       pending = undefined;
-      this.queue().query(`update rpc_call set progress = $2 where id = $1 and status = 'running'`, [id, message]).catch(() => undefined);
+      this.queue().query(`update public.rpc_call set progress = $2 where id = $1 and status = 'running'`, [id, message]).catch(() => undefined);
     };
     return {
       report: (message: string) => {
@@ -363,7 +438,7 @@ export class RpcWorker {
   }
 
   private async status(id: string): Promise<string | undefined> {
-    return (await this.queue().query<{ status: string }>('select status from rpc_call where id = $1', [id])).rows[0]?.status;
+    return (await this.queue().query<{ status: string }>('select status from public.rpc_call where id = $1', [id])).rows[0]?.status;
   }
 
   private queue(): Pool {
@@ -372,12 +447,12 @@ export class RpcWorker {
 
   /** Ends a call that never started, unless its caller already gave up on it. */
   private async failQueued(id: string, error: RpcErrorBody) {
-    await this.queue().query(`update rpc_call set status = 'failed', error = $2, finished_at = now() where id = $1 and status = 'queued'`, [id, JSON.stringify(error)]);
+    await this.queue().query(`update public.rpc_call set status = 'failed', error = $2, finished_at = now() where id = $1 and status = 'queued'`, [id, JSON.stringify(error)]);
   }
 
   private async finish(id: string, outcome: Outcome) {
     await this.queue().query(
-      `update rpc_call set status = $2, result = $3, error = $4, finished_at = now() where id = $1 and status = 'running'`,
+      `update public.rpc_call set status = $2, result = $3, error = $4, finished_at = now() where id = $1 and status = 'running'`,
       [id, outcome.status, outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null, outcome.status === 'succeeded' ? null : JSON.stringify(outcome.error)],
     );
   }
@@ -400,7 +475,7 @@ export class RpcWorker {
       v(outcome.status === 'succeeded' ? null : outcome.error.message),
     ];
     return `begin; set local synchronous_commit = off;
-      insert into iasql_rpc (opid, module_name, method_name, params, caller, start_date, end_date, output, err)
+      insert into iasql_engine.iasql_rpc (opid, module_name, method_name, params, caller, start_date, end_date, output, err)
       values (${values.join(', ')});
       commit;`;
   }
@@ -409,13 +484,13 @@ export class RpcWorker {
   async prune(): Promise<number> {
     const { historyDays, historyMax } = this.options;
     let removed = 0;
-    const dbs = await this.conns.query<{ name: string }>(this.metadataDatabase, `select name from managed_database where status = 'ready'`);
+    const dbs = await this.conns.query<{ name: string }>(this.metadataDatabase, `select name from public.managed_database where status = 'ready' and engine_role is not null`);
     for (const { name } of dbs.rows) {
       const res = await this.conns
         .query(
           name,
-          `delete from iasql_rpc where start_date < now() - make_interval(days => $1)
-              or opid in (select opid from iasql_rpc order by start_date desc offset $2)`,
+          `delete from iasql_engine.iasql_rpc where start_date < now() - make_interval(days => $1)
+              or opid in (select opid from iasql_engine.iasql_rpc order by start_date desc offset $2)`,
           [historyDays, historyMax],
         )
         .catch((err: Error) => {
@@ -426,7 +501,7 @@ export class RpcWorker {
     }
     await this.conns.query(
       this.metadataDatabase,
-      `delete from rpc_call where finished_at < now() - make_interval(days => $1)`,
+      `delete from public.rpc_call where finished_at < now() - make_interval(days => $1)`,
       [historyDays],
     );
     return removed;

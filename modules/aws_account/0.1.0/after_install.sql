@@ -7,7 +7,7 @@ CREATE TABLE aws_account_secret.secret_key (
 );
 
 -- Every region of the AWS commercial partition; us-east-1 is the default until changed.
-INSERT INTO aws_regions (region, is_default) VALUES
+INSERT INTO public.aws_regions (region, is_default) VALUES
   ('us-east-1', true), ('us-east-2', false), ('us-west-1', false), ('us-west-2', false),
   ('ca-central-1', false), ('sa-east-1', false),
   ('eu-west-1', false), ('eu-west-2', false), ('eu-west-3', false), ('eu-central-1', false), ('eu-north-1', false), ('eu-south-1', false),
@@ -42,7 +42,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION aws_account_secret.keep_secret() FROM PUBLIC;
-CREATE TRIGGER aws_credentials_keep_secret BEFORE INSERT OR UPDATE OR DELETE ON aws_credentials
+CREATE TRIGGER aws_credentials_keep_secret BEFORE INSERT OR UPDATE OR DELETE ON public.aws_credentials
   FOR EACH ROW EXECUTE FUNCTION aws_account_secret.keep_secret();
 
 -- At most one default region: setting one unsets the others.
@@ -59,48 +59,48 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION aws_account_secret.one_default_region() FROM PUBLIC;
-CREATE TRIGGER aws_regions_one_default AFTER INSERT OR UPDATE OF is_default ON aws_regions
+CREATE TRIGGER aws_regions_one_default AFTER INSERT OR UPDATE OF is_default ON public.aws_regions
   FOR EACH ROW WHEN (NEW.is_default) EXECUTE FUNCTION aws_account_secret.one_default_region();
 
-CREATE FUNCTION default_aws_region()
+CREATE FUNCTION public.default_aws_region()
 RETURNS text
 LANGUAGE sql STABLE
-AS $$ SELECT region FROM aws_regions WHERE is_default ORDER BY region LIMIT 1 $$;
-COMMENT ON FUNCTION default_aws_region() IS 'The default region of regional tables (the column default of their region)
+AS $$ SELECT region FROM public.aws_regions WHERE is_default ORDER BY region LIMIT 1 $$;
+COMMENT ON FUNCTION public.default_aws_region() IS 'The default region of regional tables (the column default of their region)
 Example: SELECT default_aws_region();';
 
-CREATE FUNCTION default_aws_region(p_region text)
+CREATE FUNCTION public.default_aws_region(p_region text)
 RETURNS text
 LANGUAGE plpgsql
 AS $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM aws_regions WHERE region = p_region) THEN
+  IF NOT EXISTS (SELECT 1 FROM public.aws_regions WHERE region = p_region) THEN
     RAISE EXCEPTION 'unknown region ''%''', p_region USING ERRCODE = 'invalid_parameter_value', HINT = 'SELECT region FROM aws_regions lists them';
   END IF;
-  UPDATE aws_regions SET is_default = (region = p_region), is_enabled = (is_enabled OR region = p_region);
+  UPDATE public.aws_regions SET is_default = (region = p_region), is_enabled = (is_enabled OR region = p_region);
   RETURN p_region;
 END
 $$;
-COMMENT ON FUNCTION default_aws_region(text) IS 'Makes a region the default (and enables it)
+COMMENT ON FUNCTION public.default_aws_region(text) IS 'Makes a region the default (and enables it)
 Example: SELECT default_aws_region(''eu-west-1'');';
 
 -- For the write-time checks of regional tables (aws_dynamo, aws_lambda, ...): one message and hint.
-CREATE FUNCTION aws_check_region(p_column text, p_region text)
+CREATE FUNCTION public.aws_check_region(p_column text, p_region text)
 RETURNS void
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM aws_regions WHERE region = p_region AND is_enabled) THEN
+  IF NOT EXISTS (SELECT 1 FROM public.aws_regions WHERE region = p_region AND is_enabled) THEN
     RAISE EXCEPTION '% % is not an enabled region', p_column, coalesce(quote_literal(p_region), 'NULL')
       USING ERRCODE = 'check_violation', HINT = 'SELECT region FROM aws_regions WHERE is_enabled lists them; UPDATE aws_regions SET is_enabled = true WHERE region = ... enables one';
   END IF;
 END
 $$;
-COMMENT ON FUNCTION aws_check_region(text, text) IS 'Raises check_violation unless the region is an enabled one (used by the checks of regional tables)
+COMMENT ON FUNCTION public.aws_check_region(text, text) IS 'Raises check_violation unless the region is an enabled one (used by the checks of regional tables)
 Example: SELECT aws_check_region(''dynamo_table.region'', ''eu-west-1'');';
 
 -- On the engine's local cloud (embedded mode), a new database talks to it at once, with
 -- throw-away credentials. The engine names the endpoint for the install's transaction.
-INSERT INTO aws_credentials (access_key_id, secret_access_key, endpoint)
+INSERT INTO public.aws_credentials (access_key_id, secret_access_key, endpoint)
 SELECT 'local', 'local-secret-key', current_setting('iasql.local_cloud_endpoint', true)
 WHERE coalesce(current_setting('iasql.local_cloud_endpoint', true), '') <> '';

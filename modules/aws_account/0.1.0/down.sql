@@ -1,2 +1,2 @@
-DROP TABLE aws_regions;
-DROP TABLE aws_credentials;
+DROP TABLE public.aws_regions;
+DROP TABLE public.aws_credentials;

@@ -1,5 +1,5 @@
 -- Credentials and regions of the AWS account the cloud modules manage.
-CREATE TABLE aws_credentials (
+CREATE TABLE public.aws_credentials (
   id serial NOT NULL,
   access_key_id text NOT NULL,
   -- Shown as '********' once stored: the key itself is moved where tenants cannot read it.
@@ -10,7 +10,7 @@ CREATE TABLE aws_credentials (
   CONSTRAINT aws_credentials_pkey PRIMARY KEY (id)
 );
 
-CREATE TABLE aws_regions (
+CREATE TABLE public.aws_regions (
   region text NOT NULL,
   is_default boolean NOT NULL DEFAULT false,
   is_enabled boolean NOT NULL DEFAULT true,

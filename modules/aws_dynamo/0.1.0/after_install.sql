@@ -1,9 +1,9 @@
 -- Bad rows are refused when they are written, with what is wrong and what to write instead, never
 -- half-applied at commit.
-CREATE FUNCTION dynamo_table_check()
+CREATE FUNCTION public.dynamo_table_check()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = public, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_key text;
@@ -45,12 +45,12 @@ BEGIN
     RAISE EXCEPTION 'dynamo_table.primary_key % must name one or two distinct keys', NEW.primary_key::text
       USING ERRCODE = 'check_violation', HINT = 'a hash key, and optionally a range key: ''{"id": "S"}'' or ''{"id": "S", "ts": "N"}''';
   END IF;
-  PERFORM aws_check_region('dynamo_table.region', NEW.region);
-  IF EXISTS (SELECT 1 FROM dynamo_table WHERE table_name = NEW.table_name AND region = NEW.region AND id <> NEW.id) THEN
+  PERFORM public.aws_check_region('dynamo_table.region', NEW.region);
+  IF EXISTS (SELECT 1 FROM public.dynamo_table WHERE table_name = NEW.table_name AND region = NEW.region AND id <> NEW.id) THEN
     RAISE EXCEPTION 'a DynamoDB table named % already exists in %', quote_literal(NEW.table_name), NEW.region
       USING ERRCODE = 'unique_violation', HINT = 'table names are unique per region: pick another name or region';
   END IF;
   RETURN NEW;
 END
 $$;
-CREATE TRIGGER dynamo_table_check BEFORE INSERT OR UPDATE ON dynamo_table FOR EACH ROW EXECUTE FUNCTION dynamo_table_check();
+CREATE TRIGGER dynamo_table_check BEFORE INSERT OR UPDATE ON public.dynamo_table FOR EACH ROW EXECUTE FUNCTION public.dynamo_table_check();

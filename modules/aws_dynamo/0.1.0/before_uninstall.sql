@@ -1,2 +1,2 @@
-DROP TRIGGER dynamo_table_check ON dynamo_table;
-DROP FUNCTION dynamo_table_check();
+DROP TRIGGER dynamo_table_check ON public.dynamo_table;
+DROP FUNCTION public.dynamo_table_check();

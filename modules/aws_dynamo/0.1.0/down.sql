@@ -1,1 +1,1 @@
-DROP TABLE dynamo_table;
+DROP TABLE public.dynamo_table;

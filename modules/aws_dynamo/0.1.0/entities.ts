@@ -25,7 +25,7 @@ export class DynamoTable {
   @Column({ name: 'created_at', type: 'timestamptz', nullable: true })
   createdAt: Date | null;
 
-  @Column({ type: 'text', default: () => 'default_aws_region()' })
+  @Column({ type: 'text', default: () => 'public.default_aws_region()' })
   region: string;
 
   @ManyToOne(() => AwsRegion, { nullable: false })

@@ -1,8 +1,8 @@
 -- Bad rows are refused when written, saying what to write instead.
-CREATE FUNCTION iam_role_check()
+CREATE FUNCTION public.iam_role_check()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = public, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_arn text;
@@ -28,4 +28,4 @@ BEGIN
   RETURN NEW;
 END
 $$;
-CREATE TRIGGER iam_role_check BEFORE INSERT OR UPDATE ON iam_role FOR EACH ROW EXECUTE FUNCTION iam_role_check();
+CREATE TRIGGER iam_role_check BEFORE INSERT OR UPDATE ON public.iam_role FOR EACH ROW EXECUTE FUNCTION public.iam_role_check();

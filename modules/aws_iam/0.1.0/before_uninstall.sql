@@ -1,2 +1,2 @@
-DROP TRIGGER iam_role_check ON iam_role;
-DROP FUNCTION iam_role_check();
+DROP TRIGGER iam_role_check ON public.iam_role;
+DROP FUNCTION public.iam_role_check();

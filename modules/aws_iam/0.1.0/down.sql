@@ -1,1 +1,1 @@
-DROP TABLE iam_role;
+DROP TABLE public.iam_role;

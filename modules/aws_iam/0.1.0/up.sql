@@ -1,5 +1,5 @@
 -- IAM roles (global, like IAM itself): IaSQL's shape.
-CREATE TABLE iam_role (
+CREATE TABLE public.iam_role (
   id serial NOT NULL,
   role_name text NOT NULL,
   -- Filled from the cloud.

@@ -1,8 +1,8 @@
 -- Bad rows are refused when written, saying what to write instead.
-CREATE FUNCTION lambda_function_check()
+CREATE FUNCTION public.lambda_function_check()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = public, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_runtimes text[] := ARRAY['nodejs', 'nodejs4.3', 'nodejs6.10', 'nodejs8.10', 'nodejs10.x', 'nodejs12.x', 'nodejs14.x', 'nodejs16.x', 'nodejs18.x', 'nodejs20.x', 'nodejs22.x',
@@ -50,7 +50,7 @@ BEGIN
   IF (NEW.environment IS NOT NULL AND jsonb_typeof(NEW.environment) <> 'object') OR (NEW.tags IS NOT NULL AND jsonb_typeof(NEW.tags) <> 'object') THEN
     RAISE EXCEPTION 'lambda_function: environment and tags must be JSON objects' USING ERRCODE = 'check_violation';
   END IF;
-  PERFORM aws_check_region('lambda_function.region', NEW.region);
+  PERFORM public.aws_check_region('lambda_function.region', NEW.region);
   -- Code is needed to create a function (imports by the engine come without it).
   IF TG_OP = 'INSERT' AND NEW.zip_b64 IS NULL AND NEW.package_type = 'Zip' AND NEW.arn IS NULL THEN
     RAISE EXCEPTION 'lambda_function % has no code: set zip_b64', quote_literal(NEW.name)
@@ -59,17 +59,17 @@ BEGIN
   IF NEW.zip_b64 IS NOT NULL AND NEW.zip_b64 !~ '^[A-Za-z0-9+/]+={0,2}$' THEN
     RAISE EXCEPTION 'lambda_function.zip_b64 is not base64' USING ERRCODE = 'check_violation', HINT = 'lambda_zip(...) builds one from sources';
   END IF;
-  IF EXISTS (SELECT 1 FROM lambda_function WHERE name = NEW.name AND region = NEW.region AND id <> NEW.id) THEN
+  IF EXISTS (SELECT 1 FROM public.lambda_function WHERE name = NEW.name AND region = NEW.region AND id <> NEW.id) THEN
     RAISE EXCEPTION 'a Lambda function named % already exists in %', quote_literal(NEW.name), NEW.region
       USING ERRCODE = 'unique_violation', HINT = 'function names are unique per region';
   END IF;
   RETURN NEW;
 END
 $$;
-CREATE TRIGGER lambda_function_check BEFORE INSERT OR UPDATE ON lambda_function FOR EACH ROW EXECUTE FUNCTION lambda_function_check();
+CREATE TRIGGER lambda_function_check BEFORE INSERT OR UPDATE ON public.lambda_function FOR EACH ROW EXECUTE FUNCTION public.lambda_function_check();
 
 -- lambda_zip over rows of (path, content): SELECT lambda_zip(path, content) FROM my_sources.
-CREATE FUNCTION lambda_zip_step(p_state jsonb, p_path text, p_content text)
+CREATE FUNCTION public.lambda_zip_step(p_state jsonb, p_path text, p_content text)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -80,10 +80,10 @@ BEGIN
   RETURN p_state || jsonb_build_object(p_path, p_content);
 END
 $$;
-CREATE FUNCTION lambda_zip_final(p_state jsonb)
+CREATE FUNCTION public.lambda_zip_final(p_state jsonb)
 RETURNS text
 LANGUAGE plpgsql
-AS $$ BEGIN RETURN lambda_zip(p_state); END $$;
-CREATE AGGREGATE lambda_zip(text, text) (SFUNC = lambda_zip_step, STYPE = jsonb, INITCOND = '{}', FINALFUNC = lambda_zip_final);
-COMMENT ON AGGREGATE lambda_zip(text, text) IS 'A Lambda zip (base64) from rows of (path, content)
+AS $$ BEGIN RETURN public.lambda_zip(p_state); END $$;
+CREATE AGGREGATE public.lambda_zip(text, text) (SFUNC = public.lambda_zip_step, STYPE = jsonb, INITCOND = '{}', FINALFUNC = public.lambda_zip_final);
+COMMENT ON AGGREGATE public.lambda_zip(text, text) IS 'A Lambda zip (base64) from rows of (path, content)
 Example: SELECT lambda_zip(path, content) FROM my_sources;';

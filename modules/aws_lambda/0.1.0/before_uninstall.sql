@@ -1,5 +1,5 @@
-DROP AGGREGATE lambda_zip(text, text);
-DROP FUNCTION lambda_zip_final(jsonb);
-DROP FUNCTION lambda_zip_step(jsonb, text, text);
-DROP TRIGGER lambda_function_check ON lambda_function;
-DROP FUNCTION lambda_function_check();
+DROP AGGREGATE public.lambda_zip(text, text);
+DROP FUNCTION public.lambda_zip_final(jsonb);
+DROP FUNCTION public.lambda_zip_step(jsonb, text, text);
+DROP TRIGGER lambda_function_check ON public.lambda_function;
+DROP FUNCTION public.lambda_function_check();

@@ -1,1 +1,1 @@
-DROP TABLE lambda_function;
+DROP TABLE public.lambda_function;

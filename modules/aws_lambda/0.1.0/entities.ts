@@ -47,7 +47,7 @@ export class LambdaFunction {
   @Column({ type: 'jsonb', nullable: true })
   tags: Record<string, string> | null;
 
-  @Column({ type: 'text', default: () => 'default_aws_region()' })
+  @Column({ type: 'text', default: () => 'public.default_aws_region()' })
   region: string;
 
   @ManyToOne(() => AwsRegion, { nullable: false })

@@ -1,5 +1,5 @@
 -- Lambda functions: IaSQL's shape, plus timeout. VPC settings are not modelled yet.
-CREATE TABLE lambda_function (
+CREATE TABLE public.lambda_function (
   id serial NOT NULL,
   name text NOT NULL,
   -- Filled from the cloud.
@@ -17,10 +17,10 @@ CREATE TABLE lambda_function (
   timeout integer NOT NULL DEFAULT 3,
   environment jsonb,
   tags jsonb,
-  region text NOT NULL DEFAULT default_aws_region(),
+  region text NOT NULL DEFAULT public.default_aws_region(),
   role_name text NOT NULL,
   CONSTRAINT lambda_function_pkey PRIMARY KEY (id),
   CONSTRAINT lambda_function_name_region_key UNIQUE (name, region),
-  CONSTRAINT lambda_function_region_fkey FOREIGN KEY (region) REFERENCES aws_regions (region),
-  CONSTRAINT lambda_function_role_name_fkey FOREIGN KEY (role_name) REFERENCES iam_role (role_name)
+  CONSTRAINT lambda_function_region_fkey FOREIGN KEY (region) REFERENCES public.aws_regions (region),
+  CONSTRAINT lambda_function_role_name_fkey FOREIGN KEY (role_name) REFERENCES public.iam_role (role_name)
 );

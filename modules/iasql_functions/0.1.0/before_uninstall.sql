@@ -1,3 +1,3 @@
-DROP FUNCTION iasql_help();
-DROP FUNCTION iasql_get_errors();
-DROP FUNCTION iasql_modules_installed();
+DROP FUNCTION public.iasql_help();
+DROP FUNCTION public.iasql_get_errors();
+DROP FUNCTION public.iasql_modules_installed();

@@ -1,4 +1,2 @@
-DROP TABLE iasql_rpc;
-DROP TABLE iasql_tables;
-DROP TABLE iasql_dependencies;
-DROP TABLE iasql_module;
+-- Nothing to drop: the engine's tables belong to the engine (sql/user-database/000004.sql).
+SELECT 1;

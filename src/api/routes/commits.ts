@@ -38,7 +38,7 @@ export const commitRoutes = [
         closed_at: Date | null;
         progress: z.infer<typeof Progress> | null;
         result: unknown;
-      }>(db.name, `select id, status, message, opened_by, opened_at, closed_at, progress, result from iasql_change_set order by id desc limit 21`);
+      }>(db.name, `select id, status, message, opened_by, opened_at, closed_at, progress, result from iasql_engine.iasql_change_set order by id desc limit 21`);
       return reply(200, {
         commits: rows.map((r) => ({
           id: r.id,

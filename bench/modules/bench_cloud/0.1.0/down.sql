@@ -1,1 +1,1 @@
-DROP TABLE bench_resource;
+DROP TABLE public.bench_resource;

@@ -1,4 +1,4 @@
-CREATE TABLE bench_resource (
+CREATE TABLE public.bench_resource (
   id serial NOT NULL,
   name text NOT NULL,
   size integer NOT NULL DEFAULT 1,

@@ -1,3 +1,3 @@
-CREATE VIEW bench_item_summary AS SELECT count(*) AS items, coalesce(sum(size_bytes), 0) AS bytes FROM bench_item;
-CREATE FUNCTION bench_item_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := trim(NEW.name); RETURN NEW; END $$;
-CREATE TRIGGER bench_item_touch BEFORE INSERT OR UPDATE ON bench_item FOR EACH ROW EXECUTE FUNCTION bench_item_touch();
+CREATE VIEW public.bench_item_summary AS SELECT count(*) AS items, coalesce(sum(size_bytes), 0) AS bytes FROM public.bench_item;
+CREATE FUNCTION public.bench_item_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := trim(NEW.name); RETURN NEW; END $$;
+CREATE TRIGGER bench_item_touch BEFORE INSERT OR UPDATE ON public.bench_item FOR EACH ROW EXECUTE FUNCTION public.bench_item_touch();

@@ -1,3 +1,3 @@
-DROP TABLE bench_tag;
-DROP TABLE bench_owner;
-DROP TABLE bench_item;
+DROP TABLE public.bench_tag;
+DROP TABLE public.bench_owner;
+DROP TABLE public.bench_item;

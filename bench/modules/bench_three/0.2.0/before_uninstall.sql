@@ -1,3 +1,3 @@
-DROP TRIGGER bench_item_touch ON bench_item;
-DROP FUNCTION bench_item_touch();
-DROP VIEW bench_item_summary;
+DROP TRIGGER bench_item_touch ON public.bench_item;
+DROP FUNCTION public.bench_item_touch();
+DROP VIEW public.bench_item_summary;

@@ -1,1 +1,0 @@
-DROP FUNCTION iasql_audit_row() CASCADE;
