@@ -45,6 +45,12 @@ export interface Config {
   localCloud: 'off' | 'disk' | 'memory';
   /** IASQL_LOCAL_CLOUD_PORT, default 4566 (0 picks a free port): the local cloud's endpoint. */
   localCloudPort: number;
+  /**
+   * IASQL_LOCAL_CLOUD_INVOKE, default trusted: when the engine is not root (so cannot run Lambda
+   * handlers as separate users), run them as the engine's own user ('trusted') or refuse Invoke
+   * ('refused'). Ignored as root: handlers then always run sandboxed, one user per account.
+   */
+  localCloudInvoke?: 'trusted' | 'refused';
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -87,6 +93,7 @@ const envSchema = z.object({
   IASQL_COMMIT_CONCURRENCY: count('IASQL_COMMIT_CONCURRENCY', 10, 1),
   IASQL_LOCAL_CLOUD: z.enum(['true', 'false', 'memory'], { error: 'IASQL_LOCAL_CLOUD must be true, false or memory' }).optional(),
   IASQL_LOCAL_CLOUD_PORT: port('IASQL_LOCAL_CLOUD_PORT', 4566),
+  IASQL_LOCAL_CLOUD_INVOKE: z.enum(['trusted', 'refused'], { error: 'IASQL_LOCAL_CLOUD_INVOKE must be trusted or refused' }).default('trusted'),
 });
 
 /** Reads the configuration from an environment; throws ConfigError naming every bad variable. */
@@ -119,5 +126,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // The first-try setup (embedded Postgres) gets a cloud to talk to; a server setup opts in.
     localCloud: ({ true: 'disk', false: 'off', memory: 'memory' } as const)[e.IASQL_LOCAL_CLOUD ?? (e.DATABASE_URL ? 'false' : 'true')],
     localCloudPort: e.IASQL_LOCAL_CLOUD_PORT,
+    localCloudInvoke: e.IASQL_LOCAL_CLOUD_INVOKE,
   };
 }
