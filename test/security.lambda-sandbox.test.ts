@@ -7,7 +7,7 @@ import { resolveAdminToken, tokenFile } from '../src/admin-token';
 import { startLocalCloud, type LocalCloud } from '../src/localcloud';
 import { codeSha256 } from '../src/localcloud/lambda-code';
 import { LambdaRuntime } from '../src/localcloud/lambda-runtime';
-import { accountUser, invokeIsolation, isolationBanner, notRunnableByOthers } from '../src/localcloud/lambda-sandbox';
+import { accountUser, invokeIsolation, isolationBanner, notRunnableByOthers, removeTree } from '../src/localcloud/lambda-sandbox';
 import type { FunctionConfig } from '../src/localcloud/lambda-store';
 import { LambdaError } from '../src/localcloud/lambda-validate';
 import { createLogger } from '../src/logger';
@@ -291,6 +291,43 @@ describe('between accounts (the runtime, with function ARNs of two accounts)', (
       else bySlot.set(slot, id);
     }
     expect(accountUser(pair[0]).uid).not.toBe(accountUser(pair[1]).uid);
+  });
+});
+
+describe("removing what handlers wrote", () => {
+  test("a handler's TMPDIR is removed as its own user once the instance ends, and the work directory on stop", async () => {
+    const runtime = new LambdaRuntime(logger, () => 'http://127.0.0.1:9');
+    const fn = functionConfig(A_ACCOUNT, 'leaver', 'exports.handler = async () => { const fs = require("fs"); fs.mkdirSync(process.env.TMPDIR + "/a/b", { recursive: true }); fs.writeFileSync(process.env.TMPDIR + "/a/b/f", "x"); return { pid: process.pid, tmp: process.env.TMPDIR }; };');
+    const first = await invokeJson<{ pid: number; tmp: string }>(runtime, fn);
+    const workDir = path.dirname(first.tmp);
+    expect(fs.existsSync(path.join(first.tmp, 'a', 'b', 'f'))).toBe(true);
+    runtime.retire('us-east-1', 'leaver');
+    await eventually(() => !fs.existsSync(first.tmp), 5000, 'the TMPDIR to be removed');
+    const second = await invokeJson<{ tmp: string }>(runtime, fn);
+    await runtime.stop();
+    expect(fs.existsSync(second.tmp)).toBe(false);
+    expect(fs.existsSync(workDir)).toBe(false);
+  });
+
+  test("what a user's directory holds goes as that user: root's files a link or mount put there stay", async () => {
+    // A directory of the sandbox user holding a directory of root's: the user cannot delete what is
+    // inside it, and neither may the engine on the user's behalf (a root rm -r would).
+    const user = accountUser(A_ACCOUNT);
+    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-remove-'));
+    fs.chmodSync(top, 0o711); // as the work directory: users pass through to their own
+    const owned = path.join(top, 'tmp-user');
+    try {
+      fs.mkdirSync(path.join(owned, 'mine'), { recursive: true });
+      fs.writeFileSync(path.join(owned, 'mine', 'file'), 'x');
+      fs.mkdirSync(path.join(owned, 'roots'));
+      fs.writeFileSync(path.join(owned, 'roots', 'precious'), 'x');
+      for (const p of [owned, path.join(owned, 'mine'), path.join(owned, 'mine', 'file')]) fs.chownSync(p, user.uid, user.gid);
+      await removeTree(owned);
+      expect(fs.existsSync(path.join(owned, 'mine'))).toBe(false);
+      expect(fs.readFileSync(path.join(owned, 'roots', 'precious'), 'utf8')).toBe('x');
+    } finally {
+      fs.rmSync(top, { recursive: true, force: true });
+    }
   });
 });
 

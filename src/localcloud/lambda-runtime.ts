@@ -14,6 +14,7 @@ import {
   invokeRefused,
   lockCodeTree,
   notRunnableByOthers,
+  removeTree,
   type InvokeIsolation,
   type InvokeSetting,
   type SandboxUser,
@@ -108,7 +109,7 @@ export class LambdaRuntime {
           );
         }
       }
-      removeAbandonedWorkDirs();
+      removeAbandonedWorkDirs(this.sandboxed);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${WORK_DIR_PREFIX}${process.pid}-`));
       if (this.sandboxed) fs.chmodSync(dir, 0o711);
       this.workDirPath = dir;
@@ -216,7 +217,7 @@ export class LambdaRuntime {
       this.instances.delete(instance);
       pool.all.delete(instance);
       pool.idle = pool.idle.filter((i) => i !== instance);
-      fs.rmSync(tmp, { recursive: true, force: true });
+      removeWorkFiles(tmp, this.sandboxed).catch((err: Error) => this.logger.debug({ tmp, err: err.message }, 'local Lambda TMPDIR not removed'));
       pool.waiting.shift()?.();
     });
     this.logger.debug({ function: config.FunctionArn, pid: instance.pid }, 'local Lambda instance started');
@@ -303,17 +304,23 @@ export class LambdaRuntime {
     }
     this.pools.clear();
     await Promise.all([...this.instances].map((i) => i.kill()));
-    if (this.workDirPath) fs.rmSync(this.workDirPath, { recursive: true, force: true });
+    if (this.workDirPath) await removeWorkFiles(this.workDirPath, this.sandboxed);
   }
 }
 
 const WORK_DIR_PREFIX = 'iasql-lambda-';
 
-function removeAbandonedWorkDirs(): void {
+/** Sandboxed, the work directory holds what handlers wrote as their own users: see removeTree. */
+async function removeWorkFiles(dir: string, sandboxed: boolean): Promise<void> {
+  if (sandboxed) await removeTree(dir);
+  else fs.rmSync(dir, { recursive: true, force: true });
+}
+
+function removeAbandonedWorkDirs(sandboxed: boolean): void {
   for (const entry of fs.readdirSync(os.tmpdir())) {
     const pid = Number(new RegExp(`^${WORK_DIR_PREFIX}(\\d+)-`).exec(entry)?.[1]);
     if (!pid || pid === process.pid || processExists(pid)) continue;
-    fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+    removeWorkFiles(path.join(os.tmpdir(), entry), sandboxed).catch(() => {}); // another user's, say: not ours to remove
   }
 }
 

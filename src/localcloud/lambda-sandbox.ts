@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -138,4 +139,53 @@ export function notRunnableByOthers(file: string): string | undefined {
   const mode = fs.statSync(file).mode;
   if ((mode & 0o005) !== 0o005) return `${file} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}) cannot be read and run by other users`;
   return undefined;
+}
+
+/**
+ * Removes a tree that sandbox users may have written into (their TMPDIRs in the work directory)
+ * and may still be writing into: a handler can leave a process behind. Root deleting a user's
+ * directory recursively by path can be raced into following a link the user swaps in for a
+ * subdirectory, and then deletes whatever the link points at (Node's rmSync goes by path). So
+ * directories of the engine's user that nobody else may write are walked here; anything another
+ * user owns is emptied as that user, who can only harm its own files, and its emptied directory
+ * removed by the engine (it sits in one the user cannot write). Best effort: what cannot be
+ * removed stays, for the next engine's sweep.
+ */
+export async function removeTree(target: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(target);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) {
+    fs.rmSync(target, { force: true }); // unlink: never follows a link
+    return;
+  }
+  const engineUid = process.getuid?.();
+  if (st.uid === engineUid) {
+    if (st.mode & 0o022) return; // writable by others: not a directory the local cloud made
+    for (const entry of fs.readdirSync(target)) await removeTree(path.join(target, entry));
+  } else {
+    await emptyAs(target, st.uid, st.gid);
+  }
+  try {
+    fs.rmdirSync(target);
+  } catch {
+    // refilled meanwhile, or not emptied: left for the next sweep
+  }
+}
+
+/** Empties `dir` as its owner, with nothing of the engine's environment. */
+function emptyAs(dir: string, uid: number, gid: number): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', 'chmod -R u+rwX -- "$1" 2>/dev/null; exec find "$1" -mindepth 1 -delete', 'sh', dir], {
+      uid,
+      gid,
+      env: { PATH: '/usr/bin:/bin' },
+      stdio: 'ignore',
+    });
+    child.on('error', () => resolve());
+    child.on('exit', () => resolve());
+  });
 }
