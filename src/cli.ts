@@ -4,6 +4,7 @@ import { tokenFile } from './admin-token';
 import { loadConfig } from './config';
 import { startEngine, type Engine } from './engine';
 import { IasqlError } from './errors';
+import { invokeIsolation, isolationBanner } from './localcloud/lambda-sandbox';
 import { createLogger, resolveLogFormat } from './logger';
 import { ENGINE_VERSION } from './version';
 
@@ -66,6 +67,7 @@ async function start() {
   ];
   if (engine.localCloud) {
     lines.push(`Local cloud   ${engine.localCloud.endpoint}  (DynamoDB, Lambda, IAM${config.localCloud === 'memory' ? ', in memory' : ''}; any access key works)`);
+    lines.push(`              ${isolationBanner(invokeIsolation(config.localCloudInvoke))}`);
   }
   if (engine.firstDatabaseUrlFile) lines.push(`Connect       psql "$(cat ${engine.firstDatabaseUrlFile})"`);
   lines.push(`Stop          Ctrl-C`);

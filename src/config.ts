@@ -55,6 +55,12 @@ export interface Config {
   rpcMaxResultBytes?: number;
   /** IASQL_TENANT_CONNECTION_LIMIT, default 20: CONNECTION LIMIT of each tenant role (set when its database is created). */
   tenantConnectionLimit?: number;
+  /**
+   * IASQL_LOCAL_CLOUD_INVOKE, default trusted: when the engine is not root (so cannot run Lambda
+   * handlers as separate users), run them as the engine's own user ('trusted') or refuse Invoke
+   * ('refused'). Ignored as root: handlers then always run sandboxed, one user per account.
+   */
+  localCloudInvoke?: 'trusted' | 'refused';
 }
 
 /** Defaults of the optional quotas, in one place (README "Configuration" lists them). */
@@ -113,6 +119,7 @@ const envSchema = z.object({
   IASQL_RPC_MAX_ARGS_BYTES: count('IASQL_RPC_MAX_ARGS_BYTES', QUOTA_DEFAULTS.rpcMaxArgsBytes, 1024).pipe(z.number().max(1_000_000_000, 'IASQL_RPC_MAX_ARGS_BYTES must be at most 1000000000')),
   IASQL_RPC_MAX_RESULT_BYTES: count('IASQL_RPC_MAX_RESULT_BYTES', QUOTA_DEFAULTS.rpcMaxResultBytes, 1024),
   IASQL_TENANT_CONNECTION_LIMIT: count('IASQL_TENANT_CONNECTION_LIMIT', QUOTA_DEFAULTS.tenantConnectionLimit, 2),
+  IASQL_LOCAL_CLOUD_INVOKE: z.enum(['trusted', 'refused'], { error: 'IASQL_LOCAL_CLOUD_INVOKE must be trusted or refused' }).default('trusted'),
 });
 
 /** Reads the configuration from an environment; throws ConfigError naming every bad variable. */
@@ -150,5 +157,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rpcMaxArgsBytes: e.IASQL_RPC_MAX_ARGS_BYTES,
     rpcMaxResultBytes: e.IASQL_RPC_MAX_RESULT_BYTES,
     tenantConnectionLimit: e.IASQL_TENANT_CONNECTION_LIMIT,
+    localCloudInvoke: e.IASQL_LOCAL_CLOUD_INVOKE,
   };
 }

@@ -74,6 +74,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
         dataDir: config.localCloud === 'disk' ? path.join(config.home, 'localcloud') : undefined,
         port: config.localCloudPort,
         logger,
+        invoke: config.localCloudInvoke,
       }).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'EADDRINUSE'
           ? new IasqlError(

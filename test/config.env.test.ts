@@ -23,4 +23,10 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ IASQL_LOCAL_CLOUD: 'memory', IASQL_LOCAL_CLOUD_PORT: '0' })).toMatchObject({ localCloud: 'memory', localCloudPort: 0 });
     expect(() => loadConfig({ IASQL_LOCAL_CLOUD: 'on' })).toThrow('IASQL_LOCAL_CLOUD: IASQL_LOCAL_CLOUD must be true, false or memory');
   });
+
+  test('IASQL_LOCAL_CLOUD_INVOKE: trusted by default, refused when set, anything else named in the error', () => {
+    expect(loadConfig({}).localCloudInvoke).toBe('trusted');
+    expect(loadConfig({ IASQL_LOCAL_CLOUD_INVOKE: 'refused' }).localCloudInvoke).toBe('refused');
+    expect(() => loadConfig({ IASQL_LOCAL_CLOUD_INVOKE: 'sandboxed' })).toThrow('IASQL_LOCAL_CLOUD_INVOKE: IASQL_LOCAL_CLOUD_INVOKE must be trusted or refused');
+  });
 });

@@ -101,7 +101,8 @@ describe('Invoke runs the handler in a child process', () => {
     expect(p.pid).not.toBe(process.pid);
     // Nothing of the engine's environment.
     expect(p.env.IASQL_TEST_ENGINE_SECRET).toBeUndefined();
-    expect(Object.keys(p.env).filter((k) => !/^(AWS_|LAMBDA_|_HANDLER$|PATH$|LANG$|TZ$|TMPDIR$)/.test(k))).toEqual([]);
+    expect(Object.keys(p.env).filter((k) => !/^(AWS_|LAMBDA_|_HANDLER$|PATH$|LANG$|TZ$|TMPDIR$|HOME$)/.test(k))).toEqual([]);
+    expect(p.env.HOME).toBe(p.env.TMPDIR);
     // No payload: the event is {}.
     expect(((await invoke('echo')).payload as { event: unknown }).event).toEqual({});
   });
@@ -215,6 +216,8 @@ describe('Invoke runs the handler in a child process', () => {
   test('InvocationType Event answers 202 and still runs; DryRun answers 204', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-test-event-'));
     const marker = path.join(dir, 'ran');
+    // As root, the handler runs as its account's unprivileged user: let it write the marker.
+    fs.chmodSync(dir, 0o777);
     try {
       await deploy('async', 'exports.handler = async (e) => { await new Promise((r) => setTimeout(r, 100)); require("fs").writeFileSync(e.file, "ran"); };');
       const event = await lambda.send(new InvokeCommand({ FunctionName: 'async', InvocationType: 'Event', Payload: Buffer.from(JSON.stringify({ file: marker })) }));

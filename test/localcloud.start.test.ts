@@ -52,6 +52,8 @@ describe('iasql start with the local cloud', () => {
     const ddb = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
     try {
       expect(started.stdout()).toContain(`\nLocal cloud   ${endpoint}  (DynamoDB, Lambda, IAM; any access key works)\n`);
+      // Tests run as root: handlers are sandboxed whatever IASQL_LOCAL_CLOUD_INVOKE says.
+      expect(started.stdout()).toContain('\n              Lambda handlers run sandboxed as per-account users\n');
       expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual([]);
       await ddb.send(
         new CreateTableCommand({

@@ -30,6 +30,10 @@ interface RapidError {
 }
 type Handler = (event: unknown, context: object, callback: (err?: unknown, result?: unknown) => void) => unknown;
 
+// Files the function makes are its own: what it writes to a shared directory such as /tmp (where
+// handlers written for AWS put things) is not readable by other accounts' handlers.
+process.umask(0o077);
+
 const env = process.env;
 let requestId: string | undefined;
 

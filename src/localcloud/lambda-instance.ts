@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import type { SandboxUser } from './lambda-sandbox';
 
 /** What one invocation produced, in the shape Invoke answers with. */
 export interface InvocationOutcome {
@@ -30,6 +31,11 @@ export interface InstanceOptions {
   memorySize: number;
   timeoutSeconds: number;
   functionArn: string;
+  /**
+   * Run as this user and group instead of the engine's. Node (libuv) then also drops every
+   * supplementary group (setgroups to none), so nothing of root's groups is left.
+   */
+  user?: SandboxUser;
 }
 
 /** What is kept of a chatty invocation's output (LogType Tail shows the last 4 KB). */
@@ -56,8 +62,9 @@ export class LambdaInstance {
   private gone = false;
   /** Killed, or the runtime reported an error that ends it (an uncaught exception): it exits next. */
   private ending = false;
-  /** Resolves when the process has exited. */
+  /** Resolves when the process has exited (or never started). */
   readonly exited: Promise<void>;
+  private resolveExited!: () => void;
 
   constructor(private readonly options: InstanceOptions) {
     const started = performance.now();
@@ -65,7 +72,7 @@ export class LambdaInstance {
     this.child = spawn(
       process.execPath,
       [`--max-old-space-size=${memorySize - Math.floor(memorySize / 10)}`, `--max-semi-space-size=${Math.floor(memorySize / 20)}`, options.bootstrap],
-      { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
+      { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], uid: options.user?.uid, gid: options.user?.gid },
     );
     // Output that bypasses the patched streams (native code, child processes of the function).
     this.child.stdout!.on('data', (d: Buffer) => this.append(d.toString('utf8')));
@@ -73,7 +80,10 @@ export class LambdaInstance {
       this.append(d.toString('utf8'));
       this.stderrTail = (this.stderrTail + d.toString('utf8')).slice(-2000);
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    this.exited = new Promise((resolve) => {
+      this.resolveExited = resolve;
+      this.child.once('exit', () => resolve());
+    });
     let initDone: (e: RapidError | undefined) => void;
     this.init = new Promise((resolve) => (initDone = resolve));
     const initTimer = setTimeout(() => {
@@ -97,7 +107,16 @@ export class LambdaInstance {
       initDone({ errorType: 'Runtime.ExitError', errorMessage: this.exitMessage() });
       this.current?.finish({ type: 'exit' });
     });
-    this.child.on('error', () => {}); // reported through 'exit'
+    this.child.on('error', (err) => {
+      // A child that never started (exec refused: EACCES, ENOENT) gets no 'exit': end it here.
+      if (this.child.pid !== undefined || this.gone) return;
+      this.gone = true;
+      this.stderrTail = `could not start the runtime: ${err.message}`;
+      this.append(`${this.stderrTail}\n`);
+      clearTimeout(initTimer);
+      initDone({ errorType: 'Runtime.ExitError', errorMessage: this.stderrTail });
+      this.resolveExited();
+    }); // otherwise reported through 'exit'
   }
 
   get pid(): number | undefined {

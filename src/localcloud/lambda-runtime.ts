@@ -6,12 +6,40 @@ import * as path from 'node:path';
 import type { Logger } from '../logger';
 import { extractZip } from './lambda-code';
 import { LambdaInstance, type InvocationOutcome } from './lambda-instance';
+import {
+  accountDirs,
+  accountOf,
+  accountUser,
+  invokeIsolation,
+  invokeRefused,
+  lockCodeTree,
+  notRunnableByOthers,
+  removeTree,
+  type InvokeIsolation,
+  type InvokeSetting,
+  type SandboxUser,
+} from './lambda-sandbox';
 import type { FunctionConfig } from './lambda-store';
+import { LambdaError } from './lambda-validate';
 
 /** Instances one function may have at once; further invocations wait for one to be free. */
 const MAX_INSTANCES_PER_FUNCTION = 10;
 /** A warm instance nobody invoked for this long is ended (AWS keeps them for minutes too). */
 const IDLE_MS = 15 * 60 * 1000;
+
+export interface RuntimeOptions {
+  /**
+   * IASQL_LOCAL_CLOUD_INVOKE, default `trusted`: when the engine cannot switch users, run handlers
+   * as its own user (`trusted`) or refuse Invoke (`refused`). Ignored when it can: handlers then
+   * always run sandboxed, as one unprivileged user per account.
+   */
+  invoke?: InvokeSetting;
+  /**
+   * Test seam, default: whether this process is root. `false` lets a test running as root take
+   * the paths of an engine that is not (trusted or refused); nothing else should set it.
+   */
+  canSwitchUsers?: boolean;
+}
 
 interface Pool {
   /** The configuration the instances run; a different RevisionId retires them. */
@@ -25,12 +53,20 @@ interface Pool {
 }
 
 /**
- * Runs invocations in warm child processes, one pool of instances per function. An instance
- * stays loaded between invocations and is replaced when the function's code or configuration
- * changes (its RevisionId), as AWS replaces execution environments. Each child starts from a clean
- * environment: the function's variables and the ones Lambda sets, nothing from the engine.
+ * Runs invocations in warm child processes, one pool of instances per function (by FunctionArn:
+ * account, region and name). An instance stays loaded between invocations and is replaced when
+ * the function's code or configuration changes (its RevisionId), as AWS replaces execution
+ * environments. Each child starts from a clean environment: the function's variables and the ones
+ * Lambda sets, nothing from the engine.
+ *
+ * Every tenant is assumed hostile. When the engine is root, each child runs as its account's own
+ * unprivileged user (lambda-sandbox.ts) with no supplementary groups: it reads its own code and
+ * writes its own TMPDIR, and cannot read the engine's files, environment or processes, nor
+ * another account's. When the engine is not root it cannot switch users: `invoke` then decides
+ * between running handlers as the engine's user and refusing.
  */
 export class LambdaRuntime {
+  /** By FunctionArn. */
   private readonly pools = new Map<string, Pool>();
   /** Every running instance, also retired ones still finishing an invocation: stop() ends them all. */
   private readonly instances = new Set<LambdaInstance>();
@@ -40,57 +76,93 @@ export class LambdaRuntime {
   private stopped = false;
 
   private workDirPath: string | undefined;
+  readonly isolation: InvokeIsolation;
 
   constructor(
     private readonly logger: Logger,
     private readonly endpoint: () => string,
-  ) {}
+    options: RuntimeOptions = {},
+  ) {
+    this.isolation = invokeIsolation(options.invoke, options.canSwitchUsers);
+  }
+
+  private get sandboxed(): boolean {
+    return this.isolation === 'sandboxed';
+  }
 
   /**
    * Unpacked code, the instances' TMPDIRs and the bootstrap, made on the first instance start and
    * removed on stop. Its name carries this process's id: directories left by an engine that was
-   * killed (stop never ran) are removed by the next one.
+   * killed (stop never ran) are removed by the next one. Sandboxed, handlers may pass through it
+   * (0711: enter, not list) to their own code and TMPDIR, each locked to its account.
    */
   private get workDir(): string {
     if (!this.workDirPath) {
-      removeAbandonedWorkDirs();
-      this.workDirPath = fs.mkdtempSync(path.join(os.tmpdir(), `${WORK_DIR_PREFIX}${process.pid}-`));
+      if (this.sandboxed) {
+        const problem = notRunnableByOthers(process.execPath);
+        if (problem) {
+          throw new LambdaError(
+            'ServiceException',
+            500,
+            `the local cloud runs Lambda handlers as unprivileged users, who cannot run Node.js at ${process.execPath}: ${problem}. ` +
+              'Install Node.js where every user can run it (e.g. /usr/local), or run the engine from such a Node.js.',
+          );
+        }
+      }
+      removeAbandonedWorkDirs(this.sandboxed);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${WORK_DIR_PREFIX}${process.pid}-`));
+      if (this.sandboxed) fs.chmodSync(dir, 0o711);
+      this.workDirPath = dir;
     }
     return this.workDirPath;
   }
 
-  /** Found (or, from the TypeScript sources, compiled) on the first instance start. */
+  /** Copied (or, from the TypeScript sources, compiled) into the work directory on the first instance start. */
   private get bootstrap(): string {
     return (this.bootstrapFile ??= bootstrapScript(this.workDir));
   }
 
-  async invoke(region: string, config: FunctionConfig, zip: () => Buffer, requestId: string, event: string, clientContext?: string): Promise<InvocationOutcome> {
+  /**
+   * Runs one invocation. Refusal (IASQL_LOCAL_CLOUD_INVOKE=refused) is thrown at once, not as a
+   * rejected promise, so that Invoke answers it also to an `Event` invocation instead of a 202.
+   */
+  invoke(region: string, config: FunctionConfig, zip: () => Buffer, requestId: string, event: string, clientContext?: string): Promise<InvocationOutcome> {
+    if (this.isolation === 'refused') throw invokeRefused(config.FunctionArn);
+    return this.run(region, config, zip, requestId, event, clientContext);
+  }
+
+  private async run(region: string, config: FunctionConfig, zip: () => Buffer, requestId: string, event: string, clientContext?: string): Promise<InvocationOutcome> {
     const instance = await this.acquire(region, config, zip);
     try {
       return await instance.invoke(requestId, event, clientContext);
     } finally {
-      this.release(`${region}/${config.FunctionName}`, instance);
+      this.release(config.FunctionArn, instance);
     }
   }
 
-  /** The function changed or was deleted: idle instances end now, busy ones after their invocation. */
-  retire(region: string, name: string): void {
-    const key = `${region}/${name}`;
-    const pool = this.pools.get(key);
-    if (!pool) return;
-    this.pools.delete(key);
-    clearTimeout(pool.idleTimer);
-    for (const instance of pool.idle.splice(0)) void instance.kill();
-    for (const wake of pool.waiting.splice(0)) wake();
+  /**
+   * The function changed or was deleted: idle instances end now, busy ones after their
+   * invocation. With `accountId`, that account's function only; without, the function of that
+   * name and region in every account.
+   */
+  retire(region: string, name: string, accountId?: string): void {
+    for (const [arn, pool] of this.pools) {
+      const [, , , poolRegion, poolAccount, , poolName] = arn.split(':');
+      if (poolRegion !== region || poolName !== name || (accountId !== undefined && poolAccount !== accountId)) continue;
+      this.pools.delete(arn);
+      clearTimeout(pool.idleTimer);
+      for (const instance of pool.idle.splice(0)) void instance.kill();
+      for (const wake of pool.waiting.splice(0)) wake();
+    }
   }
 
   private async acquire(region: string, config: FunctionConfig, zip: () => Buffer): Promise<LambdaInstance> {
     for (;;) {
       if (this.stopped) throw new Error('the local cloud is stopping');
-      const key = `${region}/${config.FunctionName}`;
+      const key = config.FunctionArn;
       let pool = this.pools.get(key);
       if (pool && pool.revisionId !== config.RevisionId) {
-        this.retire(region, config.FunctionName);
+        this.retire(region, config.FunctionName, accountOf(config.FunctionArn));
         pool = undefined;
       }
       if (!pool) this.pools.set(key, (pool = { revisionId: config.RevisionId, idle: [], all: new Set(), starting: 0, waiting: [] }));
@@ -116,22 +188,36 @@ export class LambdaRuntime {
       pool.starting--;
     }
     if (this.stopped) throw new Error('the local cloud is stopping');
+    const user = this.userOf(config);
+    // The instance's TMPDIR (and HOME): 0700, its user's own.
     const tmp = fs.mkdtempSync(path.join(this.workDir, 'tmp-'));
-    const instance = new LambdaInstance({
-      bootstrap: this.bootstrap,
-      cwd,
-      env: this.environment(region, config, cwd, tmp),
-      memorySize: config.MemorySize,
-      timeoutSeconds: config.Timeout,
-      functionArn: config.FunctionArn,
-    });
+    if (user) fs.chownSync(tmp, user.uid, user.gid);
+    let instance: LambdaInstance;
+    try {
+      instance = new LambdaInstance({
+        bootstrap: this.bootstrap,
+        cwd,
+        env: this.environment(region, config, cwd, tmp),
+        memorySize: config.MemorySize,
+        timeoutSeconds: config.Timeout,
+        functionArn: config.FunctionArn,
+        user,
+      });
+    } catch (err) {
+      // spawn refused the user outright (EINVAL: e.g. a container whose user namespace maps few ids).
+      fs.rmSync(tmp, { recursive: true, force: true });
+      pool.waiting.shift()?.();
+      const as = user ? ` as uid ${user.uid}` : '';
+      this.logger.error({ function: config.FunctionArn, err: (err as Error).message }, 'local Lambda instance could not start');
+      throw new LambdaError('ServiceException', 500, `the local cloud could not start a Lambda instance${as}: ${(err as Error).message}`);
+    }
     pool.all.add(instance);
     this.instances.add(instance);
     instance.exited.then(() => {
       this.instances.delete(instance);
       pool.all.delete(instance);
       pool.idle = pool.idle.filter((i) => i !== instance);
-      fs.rmSync(tmp, { recursive: true, force: true });
+      removeWorkFiles(tmp, this.sandboxed).catch((err: Error) => this.logger.debug({ tmp, err: err.message }, 'local Lambda TMPDIR not removed'));
       pool.waiting.shift()?.();
     });
     this.logger.debug({ function: config.FunctionArn, pid: instance.pid }, 'local Lambda instance started');
@@ -153,13 +239,27 @@ export class LambdaRuntime {
     }, IDLE_MS).unref();
   }
 
+  /** The user the function's handlers run as: its account's, or (not sandboxed) the engine's own. */
+  private userOf(config: FunctionConfig): SandboxUser | undefined {
+    return this.sandboxed ? accountUser(accountOf(config.FunctionArn)) : undefined;
+  }
+
+  /** `code/<account>/<region>/<name>/<sha>`: sandboxed, `code/<account>` admits that account only. */
   private unpacked(region: string, config: FunctionConfig, zip: () => Buffer): Promise<string> {
     const hex = Buffer.from(config.CodeSha256, 'base64').toString('hex');
-    const key = `${region}/${config.FunctionName}/${hex}`;
+    const key = `${config.FunctionArn}/${hex}`;
     let dir = this.code.get(key);
     if (!dir) {
-      const target = path.join(this.workDir, 'code', region, config.FunctionName, hex);
-      dir = extractZip(zip(), target).then(() => target);
+      const parts = [accountOf(config.FunctionArn), region, config.FunctionName];
+      const user = this.userOf(config);
+      const code = path.join(this.workDir, 'code');
+      fs.mkdirSync(code, { recursive: true, mode: this.sandboxed ? 0o711 : 0o700 });
+      const parent = user ? accountDirs(code, parts, user) : path.join(code, ...parts);
+      const target = path.join(parent, hex);
+      dir = extractZip(zip(), target).then(() => {
+        if (user) lockCodeTree(target, user);
+        return target;
+      });
       this.code.set(key, dir);
       dir.catch(() => this.code.delete(key));
     }
@@ -173,6 +273,8 @@ export class LambdaRuntime {
       LANG: 'en_US.UTF-8',
       TZ: ':UTC',
       TMPDIR: tmp,
+      // Sandbox users have no passwd entry, so os.homedir() (the AWS SDK's ~/.aws) needs one.
+      HOME: tmp,
       // An AWS SDK inside the function talks to this local cloud, with a made-up key.
       AWS_ENDPOINT_URL: this.endpoint(),
       ...config.Environment?.Variables,
@@ -202,17 +304,23 @@ export class LambdaRuntime {
     }
     this.pools.clear();
     await Promise.all([...this.instances].map((i) => i.kill()));
-    if (this.workDirPath) fs.rmSync(this.workDirPath, { recursive: true, force: true });
+    if (this.workDirPath) await removeWorkFiles(this.workDirPath, this.sandboxed);
   }
 }
 
 const WORK_DIR_PREFIX = 'iasql-lambda-';
 
-function removeAbandonedWorkDirs(): void {
+/** Sandboxed, the work directory holds what handlers wrote as their own users: see removeTree. */
+async function removeWorkFiles(dir: string, sandboxed: boolean): Promise<void> {
+  if (sandboxed) await removeTree(dir);
+  else fs.rmSync(dir, { recursive: true, force: true });
+}
+
+function removeAbandonedWorkDirs(sandboxed: boolean): void {
   for (const entry of fs.readdirSync(os.tmpdir())) {
     const pid = Number(new RegExp(`^${WORK_DIR_PREFIX}(\\d+)-`).exec(entry)?.[1]);
     if (!pid || pid === process.pid || processExists(pid)) continue;
-    fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+    removeWorkFiles(path.join(os.tmpdir(), entry), sandboxed).catch(() => {}); // another user's, say: not ours to remove
   }
 }
 
@@ -226,17 +334,27 @@ function processExists(pid: number): boolean {
 }
 
 /**
- * The bootstrap the children run: lambda-child.js next to this file once compiled. Run from the
- * TypeScript sources (ts-jest), this file's folder has only lambda-child.ts: it is transpiled once
- * into the work directory with the TypeScript compiler the sources are run with.
+ * The bootstrap the children run, in `<work dir>/runtime/` (LAMBDA_RUNTIME_DIR), readable by
+ * every sandbox user wherever the engine is installed (under /root, say): a copy of
+ * lambda-child.js next to this file once compiled. Run from the TypeScript sources (ts-jest), this
+ * file's folder has only lambda-child.ts: it is transpiled with the TypeScript compiler the
+ * sources are run with.
  */
 function bootstrapScript(workDir: string): string {
   const compiled = path.join(__dirname, 'lambda-child.js');
-  if (fs.existsSync(compiled)) return compiled;
-  const ts = createRequire(__filename)('typescript') as typeof import('typescript');
-  const source = fs.readFileSync(path.join(__dirname, 'lambda-child.ts'), 'utf8');
-  const output = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
-  const file = path.join(workDir, 'lambda-child.js');
+  let output: string;
+  if (fs.existsSync(compiled)) {
+    output = fs.readFileSync(compiled, 'utf8');
+  } else {
+    const ts = createRequire(__filename)('typescript') as typeof import('typescript');
+    const source = fs.readFileSync(path.join(__dirname, 'lambda-child.ts'), 'utf8');
+    output = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+  }
+  const dir = path.join(workDir, 'runtime');
+  fs.mkdirSync(dir, { mode: 0o755 });
+  fs.chmodSync(dir, 0o755);
+  const file = path.join(dir, 'lambda-child.js');
   fs.writeFileSync(file, output);
+  fs.chmodSync(file, 0o644); // whatever the engine's umask
   return file;
 }

@@ -19,6 +19,11 @@ export interface LocalCloudOptions {
   /** Default 127.0.0.1. */
   host?: string;
   logger: Logger;
+  /**
+   * Default trusted. When the engine is not root, Lambda handlers run as its own user ('trusted')
+   * or Invoke is refused ('refused'); as root they always run as one unprivileged user per account.
+   */
+  invoke?: 'trusted' | 'refused';
 }
 
 export interface LocalCloud {
