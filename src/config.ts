@@ -61,6 +61,12 @@ export interface Config {
    * ('refused'). Ignored as root: handlers then always run sandboxed, one user per account.
    */
   localCloudInvoke?: 'trusted' | 'refused';
+  /**
+   * IASQL_ALLOWED_ENDPOINTS, default none: origins (scheme://host[:port]; a host may start with
+   * '*.') that aws_credentials.endpoint may name, besides AWS's own endpoints and the engine's
+   * local cloud, which are always allowed.
+   */
+  allowedEndpoints?: string[];
 }
 
 /** Defaults of the optional quotas, in one place (README "Configuration" lists them). */
@@ -73,6 +79,9 @@ export const QUOTA_DEFAULTS = {
 /** Calls of one database run at once by one engine process, unless IASQL_RPC_CONCURRENCY_PER_DATABASE says otherwise. */
 export const perDatabaseConcurrency = (c: Pick<Config, 'workerConcurrency' | 'rpcConcurrencyPerDatabase'>) =>
   c.rpcConcurrencyPerDatabase ?? Math.max(1, Math.ceil(c.workerConcurrency / 2));
+
+/** An allowed endpoint: an origin, with an optional '*.' before the host (the same rule as iasql_internal.endpoint_allowed). */
+const ENDPOINT_PATTERN = /^https?:\/\/(\*\.)?([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?\/?$/i;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const port = (name: string, dflt: number) =>
@@ -119,6 +128,11 @@ const envSchema = z.object({
   IASQL_RPC_MAX_ARGS_BYTES: count('IASQL_RPC_MAX_ARGS_BYTES', QUOTA_DEFAULTS.rpcMaxArgsBytes, 1024).pipe(z.number().max(1_000_000_000, 'IASQL_RPC_MAX_ARGS_BYTES must be at most 1000000000')),
   IASQL_RPC_MAX_RESULT_BYTES: count('IASQL_RPC_MAX_RESULT_BYTES', QUOTA_DEFAULTS.rpcMaxResultBytes, 1024),
   IASQL_TENANT_CONNECTION_LIMIT: count('IASQL_TENANT_CONNECTION_LIMIT', QUOTA_DEFAULTS.tenantConnectionLimit, 2),
+  IASQL_ALLOWED_ENDPOINTS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((list) => list.every((x) => ENDPOINT_PATTERN.test(x)), 'IASQL_ALLOWED_ENDPOINTS must be a comma-separated list of origins such as http://localhost:4566 or https://*.example.com (scheme, host, optional port; no path)'),
   IASQL_LOCAL_CLOUD_INVOKE: z.enum(['trusted', 'refused'], { error: 'IASQL_LOCAL_CLOUD_INVOKE must be trusted or refused' }).default('trusted'),
 });
 
@@ -158,5 +172,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rpcMaxResultBytes: e.IASQL_RPC_MAX_RESULT_BYTES,
     tenantConnectionLimit: e.IASQL_TENANT_CONNECTION_LIMIT,
     localCloudInvoke: e.IASQL_LOCAL_CLOUD_INVOKE,
+    allowedEndpoints: e.IASQL_ALLOWED_ENDPOINTS,
   };
 }

@@ -8,6 +8,7 @@ import { resolveAdminToken } from './admin-token';
 import { createApi } from './api/server';
 import { perDatabaseConcurrency, QUOTA_DEFAULTS, type Config } from './config';
 import { CreatedDatabase, DatabaseManager } from './databases/manager';
+import { AWS_ENDPOINTS, writeSettings } from './databases/settings';
 import { IasqlError, PG, pgCode } from './errors';
 import { startLocalCloud } from './localcloud';
 import type { Logger } from './logger';
@@ -115,6 +116,10 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const rpc = await setupRpc(conns, config.metadataDatabase, logger);
 
     // Each needs the other: creating a database installs the bootstrap modules; module grants need the database's role.
+    // AWS's own endpoints, the local cloud's and what the operator adds: nothing else may be an endpoint override.
+    const allowedEndpoints = [...AWS_ENDPOINTS, ...(localCloud ? [localCloud.endpoint] : []), ...(config.allowedEndpoints ?? [])];
+    // Until the local cloud has accounts per database, every database shares its one account.
+    const localCloudAccount = async (_db: string) => ({ accountId: '000000000000', accessKeyId: 'local', secretAccessKey: 'local-secret-key' });
     const quotas = {
       maxTimeoutMs: config.rpcTimeoutMaxMs ?? QUOTA_DEFAULTS.rpcTimeoutMaxMs,
       maxArgsBytes: config.rpcMaxArgsBytes ?? QUOTA_DEFAULTS.rpcMaxArgsBytes,
@@ -126,6 +131,14 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       logger,
       async (db: string): Promise<void> => {
         await configureRpc(conns, db, rpc, await databases.queueCredentials(db), quotas);
+        // What module SQL may read of the operator's choices: allowed endpoints, this database's local-cloud account.
+        const account = localCloud ? await localCloudAccount(db) : undefined;
+        const c = await conns.pool(db).connect();
+        try {
+          await writeSettings(c, { allowedEndpoints, localCloud: account && localCloud && { ...account, endpoint: localCloud.endpoint } });
+        } finally {
+          c.release();
+        }
         await modules.ensureBootstrap(db);
       },
       { queueGroup: rpc.group, tenantConnectionLimit: config.tenantConnectionLimit ?? QUOTA_DEFAULTS.tenantConnectionLimit },
@@ -134,8 +147,6 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
     // Installing a cloud module imports what the cloud already has, in the install's transaction.
     modules.importer = cloudImporter(registry, logger, commitOptions);
-    // Modules' hooks learn where the local cloud is (aws_account points a new database at it).
-    if (localCloud) modules.settings['iasql.local_cloud_endpoint'] = localCloud.endpoint;
     await databases.reconcile();
     await databases.upgradeAll();
     const rollouts = new Rollouts(meta, databases, modules, logger);

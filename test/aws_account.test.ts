@@ -10,7 +10,7 @@ let db: { name: string; url: string };
 let c: Client;
 
 beforeAll(async () => {
-  engine = await startModuleEngine();
+  engine = await startModuleEngine({ allowedEndpoints: ['http://localhost:9999', 'https://*.example.test'] });
   db = await newDatabase(engine, 'account');
   expect((await install(engine, db.name, ['aws_account'])).status).toBe(200);
   c = await connect(db.url);
@@ -31,6 +31,71 @@ describe('regions', () => {
     expect(await sqlError(c, `select default_aws_region('mars-1')`)).toMatchObject({ message: "unknown region 'mars-1'", hint: 'SELECT region FROM aws_regions lists them' });
     await c.query(`update aws_regions set is_default = true where region = 'us-east-1'`);
     expect(await rows('select region from aws_regions where is_default')).toEqual([{ region: 'us-east-1' }]);
+  });
+});
+
+describe('only real regions', () => {
+  test.each([['mars-1'], ['us-east-1 '], ['US-EAST-1'], ['x'.repeat(60)]])('%s is refused when written, saying what to do', async (region) => {
+    expect(await sqlError(c, 'insert into aws_regions (region) values ($1)', [region])).toMatchObject({
+      code: '23514',
+      message: `aws_regions.region '${region}' is not an AWS region`,
+      hint: 'SELECT region FROM aws_regions lists the regions; enable one with UPDATE aws_regions SET is_enabled = true WHERE region = ...',
+    });
+    expect(await rows('select count(*)::int as n from aws_regions where region = $1', [region])).toEqual([{ n: 0 }]);
+  });
+
+  test('a real region missing from the list can be added', async () => {
+    await c.query(`insert into aws_regions (region, is_enabled) values ('ap-east-2', false)`);
+    expect(await rows(`select region, is_enabled from aws_regions where region = 'ap-east-2'`)).toEqual([{ region: 'ap-east-2', is_enabled: false }]);
+    await c.query(`delete from aws_regions where region = 'ap-east-2'`);
+  });
+});
+
+describe('endpoints are the operator\'s choice', () => {
+  const hint = (local: string) =>
+    `use NULL for AWS, or one of: https://*.amazonaws.com, https://*.amazonaws.com.cn, https://*.api.aws, ${local}, http://localhost:9999, https://*.example.test; the operator of the engine can allow others with IASQL_ALLOWED_ENDPOINTS`;
+
+  // The engine sends signed requests to the endpoint and returns what it answers: anything on the
+  // engine's host or network (Postgres, the REST API, a metadata service) would be reachable.
+  test.each([
+    ['a port on the engine host', 'http://127.0.0.1:5432/'],
+    ['the cloud metadata service', 'http://169.254.169.254/'],
+    ['an allowed host on another port', 'http://localhost:9998'],
+    ['a look-alike of AWS', 'https://dynamodb.us-east-1.amazonaws.com.evil.test'],
+    ['credentials in the URL', 'http://user:pw@localhost:9999'],
+    ['a path', 'http://localhost:9999/x'],
+    ['not a URL', 'localhost:9999'],
+  ])('%s is refused when written, with who can allow it', async (_what, endpoint) => {
+    const before = await rows('select endpoint from aws_credentials order by id');
+    const err = await sqlError(c, 'update aws_credentials set endpoint = $1', [endpoint]);
+    expect(err).toMatchObject({ code: '23514', message: `aws_credentials.endpoint '${endpoint}' is not an endpoint this engine allows`, hint: hint(engine.localCloud!.endpoint) });
+    expect(await rows('select endpoint from aws_credentials order by id')).toEqual(before);
+  });
+
+  test.each([
+    ['AWS (no override)', null],
+    ["an AWS service's own endpoint", 'https://dynamodb.eu-west-1.amazonaws.com'],
+    ['an origin the operator allows', 'http://localhost:9999'],
+    ['a subdomain of an allowed wildcard', 'https://api.example.test/'],
+  ])('%s is accepted', async (_what, endpoint) => {
+    const [{ endpoint: was }] = await rows('select endpoint from aws_credentials order by id limit 1');
+    await c.query('update aws_credentials set endpoint = $1', [endpoint]);
+    expect(await rows('select endpoint from aws_credentials')).toEqual([{ endpoint }]);
+    await c.query('update aws_credentials set endpoint = $1', [was]);
+  });
+
+  test('an endpoint written before the operator narrowed the list is refused where it is used', async () => {
+    expect((await install(engine, db.name, ['aws_dynamo'])).status).toBe(200);
+    // As the admin, past the write-time check (what an older list allowed).
+    await withClient(serverUrl(db.name), (a) => a.query(`alter table aws_credentials disable trigger aws_credentials_keep_secret; update aws_credentials set endpoint = 'http://127.0.0.1:5432'; alter table aws_credentials enable trigger aws_credentials_keep_secret`));
+    try {
+      const err = await sqlError(c, `select * from dynamo_scan('orders')`);
+      expect(err.message).toContain(`aws_credentials.endpoint 'http://127.0.0.1:5432' is not an endpoint this engine allows`);
+      expect(err.message).toContain('IASQL_ALLOWED_ENDPOINTS');
+    } finally {
+      await withClient(serverUrl(db.name), (a) => a.query(`update aws_credentials set endpoint = $1`, [engine.localCloud!.endpoint]));
+      expect((await engine.api('POST', `/v1/databases/${db.name}/modules`, { uninstall: ['aws_dynamo'] })).status).toBe(200);
+    }
   });
 });
 

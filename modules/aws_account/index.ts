@@ -28,12 +28,33 @@ export interface AwsAccountExports {
   defaultRegion(): Promise<string>;
 }
 
+/** The row's endpoint is not one the operator allows (it was written before the list changed). */
+export class EndpointNotAllowedError extends Error {
+  readonly code = 'EndpointNotAllowed';
+  constructor(endpoint: string, allowed: string) {
+    super(`aws_credentials.endpoint '${endpoint}' is not an endpoint this engine allows (allowed: ${allowed}); set it to NULL for AWS or to an allowed one (the operator allows more with IASQL_ALLOWED_ENDPOINTS)`);
+    this.name = 'EndpointNotAllowed';
+  }
+}
+
+interface CredentialsRow {
+  access_key_id: string;
+  secret_access_key: string;
+  session_token: string | null;
+  endpoint: string | null;
+  allowed: boolean;
+  allowed_list: string;
+}
+
 function exportsFor(ctx: Pick<RpcContext, 'query'>): AwsAccountExports {
-  let creds: Promise<{ access_key_id: string; secret_access_key: string; session_token: string | null; endpoint: string | null } | undefined> | undefined;
+  let creds: Promise<CredentialsRow | undefined> | undefined;
+  // The endpoint is checked again here, where it is used, not only when it was written: the
+  // operator may have narrowed IASQL_ALLOWED_ENDPOINTS since.
   const read = () =>
     (creds ??= ctx
-      .query<{ access_key_id: string; secret_access_key: string; session_token: string | null; endpoint: string | null }>(
-        `select c.access_key_id, s.secret_access_key, c.session_token, c.endpoint
+      .query<CredentialsRow>(
+        `select c.access_key_id, s.secret_access_key, c.session_token, c.endpoint,
+                c.endpoint is null or iasql_internal.endpoint_allowed(c.endpoint) as allowed, iasql_internal.allowed_endpoints() as allowed_list
          from public.aws_credentials c join aws_account_secret.secret_key s on s.credentials_id = c.id order by c.id limit 1`,
       )
       .then((rows) => rows[0]));
@@ -41,6 +62,7 @@ function exportsFor(ctx: Pick<RpcContext, 'query'>): AwsAccountExports {
     async clientConfig(region) {
       const c = await read();
       if (!c) throw new NoCredentialsError();
+      if (!c.allowed) throw new EndpointNotAllowedError(c.endpoint!, c.allowed_list);
       return {
         region,
         credentials: { accessKeyId: c.access_key_id, secretAccessKey: c.secret_access_key, ...(c.session_token ? { sessionToken: c.session_token } : {}) },

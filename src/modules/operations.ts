@@ -50,11 +50,6 @@ export interface UpgradeReport {
 export class ModuleOperations {
   /** Runs inside every install's transaction once every module is in (the commit engine imports from the cloud here): if it fails, nothing was installed. */
   importer?: (database: string, c: PoolClient, installed: LoadedVersion[]) => Promise<void>;
-  /**
-   * Settings (GUCs) every module operation's transaction sees, for modules' SQL hooks: e.g.
-   * `iasql.local_cloud_endpoint`, the local cloud's URL when the engine runs one.
-   */
-  settings: Record<string, string> = {};
 
   constructor(
     private readonly registry: ModuleRegistry,
@@ -238,7 +233,6 @@ export class ModuleOperations {
     const started = Date.now();
     const body = async (c: PoolClient) => {
       await c.query(`select pg_advisory_xact_lock(hashtext('iasql_modules'))`);
-      for (const [k, v] of Object.entries(this.settings)) await c.query('select set_config($1, $2, true)', [k, v]);
       return fn(c, role);
     };
     let result: T;

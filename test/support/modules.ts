@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import type { Config } from '../../src/config';
 import { startTestEngine, TestEngine, uniq } from './engine';
 
 export const FIXTURE_MODULES = path.join(__dirname, '..', 'fixtures', 'modules');
@@ -6,7 +7,7 @@ export const FIXTURE_MODULES = path.join(__dirname, '..', 'fixtures', 'modules')
 export const FIXTURE_JS_MODULES = path.join(__dirname, '..', 'fixtures', 'js-modules');
 
 /** An engine that also loads the test fixture modules. */
-export const startModuleEngine = () => startTestEngine({ modulePath: [FIXTURE_MODULES] });
+export const startModuleEngine = (overrides: Partial<Config> = {}) => startTestEngine({ modulePath: [FIXTURE_MODULES], ...overrides });
 
 /** Creates a managed database; returns its name and connection string. */
 export async function newDatabase(engine: TestEngine, base = 'mod'): Promise<{ name: string; url: string }> {

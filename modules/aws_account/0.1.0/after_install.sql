@@ -30,6 +30,13 @@ BEGIN
     RAISE EXCEPTION 'aws_credentials.secret_access_key is required'
       USING ERRCODE = 'not_null_violation', HINT = 'INSERT INTO aws_credentials (access_key_id, secret_access_key) VALUES (''AKIA...'', ''...'')';
   END IF;
+  -- The engine sends signed requests to this endpoint and shows what it answers: only endpoints
+  -- the operator allows (IASQL_ALLOWED_ENDPOINTS; AWS's own and the engine's local cloud by default).
+  IF NEW.endpoint IS NOT NULL AND NOT iasql_internal.endpoint_allowed(NEW.endpoint) THEN
+    RAISE EXCEPTION 'aws_credentials.endpoint % is not an endpoint this engine allows', quote_literal(NEW.endpoint)
+      USING ERRCODE = 'check_violation',
+            HINT = format('use NULL for AWS, or one of: %s; the operator of the engine can allow others with IASQL_ALLOWED_ENDPOINTS', iasql_internal.allowed_endpoints());
+  END IF;
   IF TG_OP = 'UPDATE' AND NEW.id <> OLD.id THEN
     UPDATE aws_account_secret.secret_key SET credentials_id = NEW.id WHERE credentials_id = OLD.id;
   END IF;
@@ -44,6 +51,27 @@ $$;
 REVOKE ALL ON FUNCTION aws_account_secret.keep_secret() FROM PUBLIC;
 CREATE TRIGGER aws_credentials_keep_secret BEFORE INSERT OR UPDATE OR DELETE ON public.aws_credentials
   FOR EACH ROW EXECUTE FUNCTION aws_account_secret.keep_secret();
+
+-- Only real regions: a region row is what the engine reads and writes in, on every sync.
+CREATE FUNCTION aws_account_secret.known_region()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT (NEW.region = ANY (ARRAY['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'ca-central-1', 'ca-west-1', 'mx-central-1', 'sa-east-1',
+      'eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-1', 'eu-south-2',
+      'ap-south-1', 'ap-south-2', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3',
+      'ap-southeast-4', 'ap-southeast-5', 'ap-southeast-7', 'ap-east-1', 'ap-east-2', 'me-south-1', 'me-central-1', 'il-central-1', 'af-south-1'])) THEN
+    RAISE EXCEPTION 'aws_regions.region % is not an AWS region', coalesce(quote_literal(NEW.region), 'NULL')
+      USING ERRCODE = 'check_violation', HINT = 'SELECT region FROM aws_regions lists the regions; enable one with UPDATE aws_regions SET is_enabled = true WHERE region = ...';
+  END IF;
+  RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION aws_account_secret.known_region() FROM PUBLIC;
+CREATE TRIGGER aws_regions_known BEFORE INSERT OR UPDATE OF region ON public.aws_regions
+  FOR EACH ROW EXECUTE FUNCTION aws_account_secret.known_region();
 
 -- At most one default region: setting one unsets the others.
 CREATE FUNCTION aws_account_secret.one_default_region()
@@ -99,8 +127,7 @@ $$;
 COMMENT ON FUNCTION public.aws_check_region(text, text) IS 'Raises check_violation unless the region is an enabled one (used by the checks of regional tables)
 Example: SELECT aws_check_region(''dynamo_table.region'', ''eu-west-1'');';
 
--- On the engine's local cloud (embedded mode), a new database talks to it at once, with
--- throw-away credentials. The engine names the endpoint for the install's transaction.
+-- With the engine's local cloud (embedded mode), a new database talks to it at once, with its
+-- own local-cloud account (made with the database; nothing another database made is visible).
 INSERT INTO public.aws_credentials (access_key_id, secret_access_key, endpoint)
-SELECT 'local', 'local-secret-key', current_setting('iasql.local_cloud_endpoint', true)
-WHERE coalesce(current_setting('iasql.local_cloud_endpoint', true), '') <> '';
+SELECT access_key_id, secret_access_key, endpoint FROM iasql_internal.local_cloud_account();
