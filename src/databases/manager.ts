@@ -1,5 +1,5 @@
 import { escapeIdentifier as ident, escapeLiteral as literal, PoolClient } from 'pg';
-import { DataSource, In, Repository } from 'typeorm';
+import { DataSource, In, IsNull, Not, Repository } from 'typeorm';
 import { conflict, IasqlError, notFound, PG, pgCode } from '../errors';
 import type { Logger } from '../logger';
 import { ManagedDatabase } from '../metadata/entities/managed-database';
@@ -208,6 +208,11 @@ export class DatabaseManager {
     } finally {
       await admin.end();
     }
+  }
+
+  /** Ready databases this engine serves (not those made by earlier engines), by name. */
+  async served(): Promise<DatabaseInfo[]> {
+    return (await this.repo.find({ where: { status: 'ready', engineRole: Not(IsNull()) }, order: { name: 'ASC' } })).map(toInfo);
   }
 
   async list(): Promise<DatabaseInfo[]> {

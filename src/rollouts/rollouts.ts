@@ -29,7 +29,7 @@ export class Rollouts {
   }
 
   async start(strategy: RolloutStrategy): Promise<Rollout> {
-    const dbs = (await this.databases.list()).filter((d) => d.status === 'ready');
+    const dbs = await this.databases.served();
     const rollout = await this.repo.save(
       this.repo.create({
         id: randomUUID(),
