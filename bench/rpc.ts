@@ -72,12 +72,12 @@ export const rpc: Benchmark = {
           'iasql_metadata',
           `select percentile_cont(0.5) within group (order by extract(epoch from started_at - created_at) * 1000) as queue,
                   percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000) as work
-           from (select * from rpc_call where method = 'bench_noop' order by id desc offset $1 limit $2) s`,
+           from (select * from public.rpc_call where method = 'bench_noop' order by id desc offset $1 limit $2) s`,
           [CONCURRENT_CALLS, SEQUENTIAL],
         );
         add('rpc.noop_enqueue_to_start_p50', rows[0].queue);
         add('rpc.noop_start_to_finish_p50', rows[0].work);
-        await b.engine.conns.query('iasql_metadata', 'vacuum rpc_call');
+        await b.engine.conns.query('iasql_metadata', 'vacuum public.rpc_call');
         await b.engine.conns.query('iasql_metadata', 'vacuum graphile_worker._private_jobs');
         process.stderr.write(`  run ${r + 1}/${runs}: noop p50 ${median(noop).toFixed(2)} ms, ${samples['rpc.concurrent_8_calls_per_s'].at(-1)!.toFixed(0)} calls/s\n`);
       }
