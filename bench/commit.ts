@@ -45,10 +45,10 @@ export const commit: Benchmark = {
         for (let i = 0; i < n; i++) cloud.set(`r${i}`, { name: `r${i}`, size: 1, cloud_id: `bench-seed-${i}` });
         await b.engine.conns.transaction(name, async (c) => {
           await c.query(`select set_config('iasql.source', 'import', true)`);
-          await c.query(`insert into bench_resource (name, size, cloud_id) select 'r' || i, 1, 'bench-seed-' || i from generate_series(0, $1 - 1) i`, [n]);
+          await c.query(`insert into public.bench_resource (name, size, cloud_id) select 'r' || i, 1, 'bench-seed-' || i from generate_series(0, $1 - 1) i`, [n]);
         });
-        await b.engine.conns.query(name, 'vacuum analyze bench_resource');
-        await b.engine.conns.query(name, 'vacuum analyze iasql_audit_log');
+        await b.engine.conns.query(name, 'vacuum analyze public.bench_resource');
+        await b.engine.conns.query(name, 'vacuum analyze iasql_engine.iasql_audit_log');
         const c = new Client({ connectionString });
         c.on('error', () => undefined);
         await c.connect();

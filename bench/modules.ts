@@ -27,8 +27,8 @@ export const modules: Benchmark = {
         install.push(ms(t0));
 
         const pool = b.engine.conns.pool(name);
-        await pool.query(`insert into bench_item (name, size_bytes) select 'item ' || i, i * 1000 from generate_series(1, ${ROWS}) i`);
-        await pool.query('vacuum analyze bench_item');
+        await pool.query(`insert into public.bench_item (name, size_bytes) select 'item ' || i, i * 1000 from generate_series(1, ${ROWS}) i`);
+        await pool.query('vacuum analyze public.bench_item');
         t0 = performance.now();
         const report = await b.call('POST', `/v1/databases/${name}/upgrade`);
         upgrade.push(ms(t0));
