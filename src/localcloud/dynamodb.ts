@@ -9,6 +9,12 @@ import { sendAwsError, type AuthenticatedRequest, type LocalService } from './se
 
 /** dynalites open at once by default: each holds a listening socket and a LevelDB's files. */
 export const DEFAULT_MAX_OPEN_DYNAMODB = 32;
+/**
+ * dynalite answers CreateTable, DeleteTable and UpdateTable first and writes the table's new state
+ * on a timer right after (createTableMs 0): an instance closed in between would leave the table
+ * CREATING (or DELETING) for good. So an instance is closed only once idle this long.
+ */
+const AFTERWORK_MS = 200;
 
 /**
  * DynamoDB: one dynalite per account and region, each with its own LevelDB directory
@@ -31,7 +37,7 @@ export class LocalDynamoDb implements LocalService {
     private readonly logger: Logger,
     maxOpen = DEFAULT_MAX_OPEN_DYNAMODB,
   ) {
-    this.pool = new BoundedPool<Dynalite>(maxOpen, (key) => this.open(key), (dynalite) => dynalite.close());
+    this.pool = new BoundedPool<Dynalite>(maxOpen, (key) => this.open(key), (dynalite) => dynalite.close(), AFTERWORK_MS);
   }
 
   /** dynalites open right now (each listens on a socket). */

@@ -28,8 +28,8 @@ export interface LocalService {
 
 /**
  * Answers with an error in the shape the client's protocol reads, so SDKs and the CLI show the
- * message as the error: XML `<ErrorResponse>` for query-protocol requests (form-encoded bodies,
- * or `service` iam), otherwise JSON with `__type` and `message` (and `x-amzn-ErrorType` for
+ * message as the error: XML `<ErrorResponse>` for the query protocol (`service` iam; without a
+ * service, a form-encoded body), otherwise JSON with `__type` and `message` (and `x-amzn-ErrorType` for
  * REST-JSON clients such as Lambda's).
  */
 export function sendAwsError(
@@ -45,7 +45,7 @@ export function sendAwsError(
     res.destroy();
     return;
   }
-  const query = service === 'iam' || (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+  const query = service ? service === 'iam' : (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
   const body = query
     ? `<ErrorResponse><Error><Type>Sender</Type><Code>${type}</Code><Message>${escapeXml(message)}</Message></Error></ErrorResponse>`
     : JSON.stringify({ __type: type, message, ...extra });

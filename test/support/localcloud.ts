@@ -158,6 +158,8 @@ export interface SigningRequest extends RawRequest {
   /** Default: the endpoint's host. */
   host?: string;
   signingDate?: Date;
+  /** Send x-amz-content-sha256, as the SDK does (default); false: hash the body into the signature only, as botocore does. */
+  applyChecksum?: boolean;
 }
 
 /**
@@ -165,7 +167,7 @@ export interface SigningRequest extends RawRequest {
  * `credentials`: a request as an SDK would send it, but of any shape.
  */
 export async function signedHeaders(endpoint: string, credentials: Credentials, r: SigningRequest): Promise<Record<string, string>> {
-  const signer = new SignatureV4({ service: r.service, region: r.region ?? 'us-east-1', credentials: keyOf(credentials), sha256: Sha256 });
+  const signer = new SignatureV4({ service: r.service, region: r.region ?? 'us-east-1', credentials: keyOf(credentials), sha256: Sha256, applyChecksum: r.applyChecksum });
   const [pathname, search = ''] = (r.path ?? '/').split('?');
   const query: Record<string, string | string[]> = {};
   for (const [k, v] of new URLSearchParams(search)) query[k] = k in query ? [query[k], v].flat() : v;
