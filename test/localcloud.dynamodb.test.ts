@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
-import { awsCli, dynamoClient as dynamo, newAccount, signedRequest } from './support/localcloud';
+import { awsCli, dynamoClient as dynamo, listeningSockets, newAccount, signedRequest } from './support/localcloud';
 
 const logger = createLogger('silent');
 
@@ -220,6 +220,64 @@ describe('the AWS CLI against the local cloud', () => {
       expect(await awsCli(cloud.endpoint, account)('dynamodb', 'list-tables')).toEqual({ TableNames: ['from_sdk'] });
     } finally {
       await cloud.stop();
+    }
+  });
+});
+
+describe('DynamoDB stores: opened on demand, a bounded number at once', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-localcloud-stores-'));
+  });
+  afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  test('at most maxOpenDynamoDb listen at once; a closed one reopens from its directory with its tables and items', async () => {
+    const before = listeningSockets();
+    const cloud = await startLocalCloud({ port: 0, dataDir, logger, maxOpenDynamoDb: 2 });
+    try {
+      // The endpoint itself; no store is opened before a request needs it.
+      expect(listeningSockets()).toBe(before + 1);
+      const account = await newAccount(cloud);
+      const regions = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1'];
+      for (const region of regions) {
+        const ddb = dynamo(cloud, account, region);
+        await ddb.send(new CreateTableCommand(provisioned(`t_${region}`)));
+        expect((await waitUntilTableExists(waiter(ddb), { TableName: `t_${region}` })).state).toBe('SUCCESS');
+        await ddb.send(new PutItemCommand({ TableName: `t_${region}`, Item: { id: { S: 'k' }, v: { S: region } } }));
+        expect(listeningSockets()).toBeLessThanOrEqual(before + 1 + 2);
+      }
+      for (const region of regions) {
+        const ddb = dynamo(cloud, account, region);
+        expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual([`t_${region}`]);
+        expect((await ddb.send(new DescribeTableCommand({ TableName: `t_${region}` }))).Table?.TableStatus).toBe('ACTIVE');
+        expect((await ddb.send(new GetItemCommand({ TableName: `t_${region}`, Key: { id: { S: 'k' } } }))).Item?.v).toEqual({ S: region });
+        expect(listeningSockets()).toBeLessThanOrEqual(before + 1 + 2);
+      }
+    } finally {
+      await cloud.stop();
+    }
+    expect(listeningSockets()).toBe(before);
+  });
+
+  test('a store that cannot open (its directory locked by another process) answers 500, and the engine goes on', async () => {
+    const first = await startLocalCloud({ port: 0, dataDir, logger });
+    const account = await newAccount(first, 'locked_db');
+    // `first` opens, and so locks, the account's us-east-1 store.
+    expect((await dynamo(first, account).send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    // A second local cloud on the same data directory knows the same account (accounts.json).
+    const second = await startLocalCloud({ port: 0, dataDir, logger });
+    try {
+      const err = await dynamo(second, account)
+        .send(new ListTablesCommand({}))
+        .then(() => undefined, (e: { name: string; message: string; $metadata: { httpStatusCode?: number } }) => e);
+      expect(err?.$metadata.httpStatusCode).toBe(500);
+      expect(err?.message).toMatch(/cannot open local DynamoDB for \d{12} in us-east-1: .*lock/i);
+      await first.stop();
+      // Nothing was left half-open: the next request opens the store.
+      expect((await dynamo(second, account).send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    } finally {
+      await first.stop();
+      await second.stop();
     }
   });
 });

@@ -5,8 +5,6 @@ interface Entry<T> {
   leases: number;
   /** A logical clock: the smallest is the least recently used. */
   lastUsed: number;
-  /** When its last use ended (Date.now()). */
-  idleSince: number;
   /** Close as soon as the last lease ends (its account is being removed). */
   doomed: boolean;
   closing?: Promise<void>;
@@ -17,9 +15,7 @@ interface Entry<T> {
 /**
  * At most `max` open instances of something costly, by key: opened on first use, and when
  * another one is needed, the least recently used idle one is closed (it reopens on demand). An
- * instance in use is never closed under its user, nor one whose last use ended less than
- * `graceMs` ago (work it finishes after answering, such as dynalite marking a new table ACTIVE on
- * a timer, would be lost); when none can be closed, a new use waits.
+ * instance in use is never closed under its user; when every one is busy, a new use waits.
  */
 export class BoundedPool<T> {
   private readonly entries = new Map<string, Entry<T>>();
@@ -32,7 +28,6 @@ export class BoundedPool<T> {
     private readonly open: (key: string) => Promise<T>,
     /** Must not reject: report failures itself. */
     private readonly close: (value: T, key: string) => Promise<void>,
-    private readonly graceMs = 0,
   ) {
     if (!(max >= 1)) throw new Error(`a pool needs room for at least one instance, not ${max}`);
   }
@@ -49,7 +44,6 @@ export class BoundedPool<T> {
       return await fn(await entry.ready);
     } finally {
       entry.leases--;
-      entry.idleSince = Date.now();
       if (entry.leases === 0 && entry.doomed) void this.shut(entry);
       this.wake();
     }
@@ -86,11 +80,8 @@ export class BoundedPool<T> {
         continue;
       }
       if (this.entries.size >= this.max) {
-        const idle = [...this.entries.values()].filter((e) => e.leases === 0 && !e.closing).sort((a, b) => a.lastUsed - b.lastUsed);
-        const now = Date.now();
-        const closable = idle.find((e) => now - e.idleSince >= this.graceMs);
-        if (closable) await this.shut(closable);
-        else if (idle.length) await new Promise((r) => setTimeout(r, Math.max(1, Math.min(...idle.map((e) => e.idleSince + this.graceMs - now)))));
+        const idle = [...this.entries.values()].filter((e) => e.leases === 0 && !e.closing).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+        if (idle) await this.shut(idle);
         else await new Promise<void>((wake) => this.waiting.push(wake));
         continue;
       }
@@ -101,7 +92,7 @@ export class BoundedPool<T> {
   private create(key: string): Entry<T> {
     let markClosed!: () => void;
     const closed = new Promise<void>((resolve) => (markClosed = resolve));
-    const entry: Entry<T> = { key, ready: this.open(key), leases: 0, lastUsed: 0, idleSince: 0, doomed: false, closed, markClosed };
+    const entry: Entry<T> = { key, ready: this.open(key), leases: 0, lastUsed: 0, doomed: false, closed, markClosed };
     // A failed open holds nothing: forget it, so the next use tries again.
     entry.ready.catch(() => {
       if (this.entries.get(key) === entry) this.entries.delete(key);

@@ -50,7 +50,9 @@ export async function startDynalite(dir: string, accountId: string, region: stri
   } catch (err) {
     // Listening failed with the database open: close it here, the server's close would not.
     if (store.db.status === 'open') await new Promise<void>((resolve) => store.db.close(() => resolve()));
-    throw new Error(`cannot open local DynamoDB for ${accountId} in ${region}: ${(err as Error).message}`, { cause: err });
+    // LevelDB's own reason (a held lock, no file descriptors left) is the cause of abstract-level's "Database failed to open".
+    const cause = (err as Error).cause as Error | undefined;
+    throw new Error(`cannot open local DynamoDB for ${accountId} in ${region}: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}`, { cause: err });
   }
   const { port } = server.address() as AddressInfo;
   logger.debug({ accountId, region, port }, 'local DynamoDB opened');

@@ -10,11 +10,19 @@ import { sendAwsError, type AuthenticatedRequest, type LocalService } from './se
 /** dynalites open at once by default: each holds a listening socket and a LevelDB's files. */
 export const DEFAULT_MAX_OPEN_DYNAMODB = 32;
 /**
- * dynalite answers CreateTable, DeleteTable and UpdateTable first and writes the table's new state
- * on a timer right after (createTableMs 0): an instance closed in between would leave the table
- * CREATING (or DELETING) for good. So an instance is closed only once idle this long.
+ * dynalite answers CreateTable, UpdateTable and DeleteTable first and writes the table's new
+ * state on a timer right after (createTableMs 0), so a client quick enough saw CREATING, and an
+ * instance closed in between kept it for good. Their answers are held back until the table is
+ * ACTIVE (or gone): what the answer says is unchanged (CREATING, as in AWS), the next request
+ * sees the settled table, and the instance is idle only once nothing is left to write.
  */
-const AFTERWORK_MS = 200;
+const SETTLES: Record<string, 'ACTIVE' | 'GONE'> = {
+  'DynamoDB_20120810.CreateTable': 'ACTIVE',
+  'DynamoDB_20120810.UpdateTable': 'ACTIVE',
+  'DynamoDB_20120810.DeleteTable': 'GONE',
+};
+/** How long an answer waits for its table to settle (it takes a few milliseconds). */
+const SETTLE_TIMEOUT_MS = 2000;
 
 /**
  * DynamoDB: one dynalite per account and region, each with its own LevelDB directory
@@ -37,7 +45,7 @@ export class LocalDynamoDb implements LocalService {
     private readonly logger: Logger,
     maxOpen = DEFAULT_MAX_OPEN_DYNAMODB,
   ) {
-    this.pool = new BoundedPool<Dynalite>(maxOpen, (key) => this.open(key), (dynalite) => dynalite.close(), AFTERWORK_MS);
+    this.pool = new BoundedPool<Dynalite>(maxOpen, (key) => this.open(key), (dynalite) => dynalite.close());
   }
 
   /** dynalites open right now (each listens on a socket). */
@@ -58,11 +66,18 @@ export class LocalDynamoDb implements LocalService {
    * dynalite always gets a complete request, even when the client goes away (an aborted request
    * would throw inside dynalite).
    */
-  private forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, { port, agent }: Dynalite): Promise<void> {
+  private async forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, dynalite: Dynalite): Promise<void> {
+    const settles = SETTLES[String(req.headers['x-amz-target'])];
+    if (!settles) return this.pipe(req, body, res, dynalite);
+    const answer = await this.call(dynalite, req, body);
+    if (answer.status === 200) await this.settled(dynalite, req, tableName(body), settles);
+    res.writeHead(answer.status, answer.headers);
+    res.end(answer.body);
+  }
+
+  private pipe(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, { port, agent }: Dynalite): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const headers = { ...req.headers, 'content-length': String(body.length) };
-      delete headers['transfer-encoding'];
-      const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers, agent }, (answer) => {
+      const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: forwardedHeaders(req, body), agent }, (answer) => {
         res.writeHead(answer.statusCode ?? 500, answer.headers);
         answer.pipe(res);
         // A client that went away stops reading: drain the answer anyway so the exchange ends.
@@ -72,6 +87,33 @@ export class LocalDynamoDb implements LocalService {
       upstream.on('error', reject);
       upstream.end(body);
     });
+  }
+
+  /** One request to `dynalite`, its answer read whole. `target` replaces the request's operation. */
+  private call({ port, agent }: Dynalite, req: http.IncomingMessage, body: Buffer, target?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+    const headers = forwardedHeaders(req, body);
+    if (target) headers['x-amz-target'] = target;
+    return new Promise((resolve, reject) => {
+      const upstream = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers, agent }, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => resolve({ status: answer.statusCode ?? 500, headers: answer.headers, body: Buffer.concat(chunks) }));
+        answer.on('error', reject);
+      });
+      upstream.on('error', reject);
+      upstream.end(body);
+    });
+  }
+
+  /** Waits until dynalite has written the table's new state (see SETTLES). */
+  private async settled(dynalite: Dynalite, req: http.IncomingMessage, table: string | undefined, state: 'ACTIVE' | 'GONE'): Promise<void> {
+    if (!table) return;
+    const describe = Buffer.from(JSON.stringify({ TableName: table }));
+    for (const deadline = Date.now() + SETTLE_TIMEOUT_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, 1))) {
+      const { status, body } = await this.call(dynalite, req, describe, 'DynamoDB_20120810.DescribeTable');
+      if (state === 'GONE' ? status === 400 && body.includes('ResourceNotFoundException') : status === 200 && JSON.parse(body.toString()).Table?.TableStatus === 'ACTIVE') return;
+    }
+    this.logger.warn({ table }, `local DynamoDB table did not become ${state} within ${SETTLE_TIMEOUT_MS} ms`);
   }
 
   private open(key: string): Promise<Dynalite> {
@@ -93,5 +135,21 @@ export class LocalDynamoDb implements LocalService {
   async stop(): Promise<void> {
     await this.pool.stop();
     if (this.scratch) fs.rmSync(this.scratch, { recursive: true, force: true });
+  }
+}
+
+/** The request's headers for dynalite, with the length of the body as read (never chunked). */
+function forwardedHeaders(req: http.IncomingMessage, body: Buffer): http.OutgoingHttpHeaders {
+  const headers: http.OutgoingHttpHeaders = { ...req.headers, 'content-length': String(body.length) };
+  delete headers['transfer-encoding'];
+  return headers;
+}
+
+function tableName(body: Buffer): string | undefined {
+  try {
+    const name = (JSON.parse(body.toString('utf8')) as { TableName?: unknown }).TableName;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
   }
 }
