@@ -162,28 +162,24 @@ export interface SigningRequest extends RawRequest {
   applyChecksum?: boolean;
 }
 
+/** The AWS SDK's own SigV4 signer (@smithy/signature-v4), for requests of any shape. */
+export const sdkSigner = (credentials: Credentials, service: string, region = 'us-east-1', applyChecksum?: boolean) =>
+  new SignatureV4({ service, region, credentials: keyOf(credentials), sha256: Sha256, applyChecksum });
+
 /**
  * The headers of `r` signed (Authorization header form) by the AWS SDK's own SigV4 signer with
  * `credentials`: a request as an SDK would send it, but of any shape.
  */
 export async function signedHeaders(endpoint: string, credentials: Credentials, r: SigningRequest): Promise<Record<string, string>> {
-  const signer = new SignatureV4({ service: r.service, region: r.region ?? 'us-east-1', credentials: keyOf(credentials), sha256: Sha256, applyChecksum: r.applyChecksum });
   const [pathname, search = ''] = (r.path ?? '/').split('?');
   const query: Record<string, string | string[]> = {};
   for (const [k, v] of new URLSearchParams(search)) query[k] = k in query ? [query[k], v].flat() : v;
-  const signed = await signer.sign(
-    { method: r.method ?? 'POST', protocol: 'http:', hostname: r.host ?? new URL(endpoint).host, path: pathname, query, headers: { host: r.host ?? new URL(endpoint).host, ...r.headers }, body: r.body },
+  const host = r.host ?? new URL(endpoint).host;
+  const signed = await sdkSigner(credentials, r.service, r.region, r.applyChecksum).sign(
+    { method: r.method ?? 'POST', protocol: 'http:', hostname: host, path: pathname, query, headers: { host, ...r.headers }, body: r.body },
     { signingDate: r.signingDate },
   );
   return signed.headers as Record<string, string>;
-}
-
-/** Presigns a GET of `path` with @smithy/signature-v4 (query form). */
-export async function presignedPath(endpoint: string, credentials: Credentials, service: string, path: string, region = 'us-east-1'): Promise<string> {
-  const signer = new SignatureV4({ service, region, credentials: keyOf(credentials), sha256: Sha256 });
-  const host = new URL(endpoint).host;
-  const signed = await signer.presign({ method: 'GET', protocol: 'http:', hostname: host, path, query: {}, headers: { host } });
-  return `${signed.path}?${Object.entries(signed.query!).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`).join('&')}`;
 }
 
 /** Signs `r` with `credentials` and sends it. */
