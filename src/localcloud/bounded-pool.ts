@@ -32,11 +32,6 @@ export class BoundedPool<T> {
     if (!(max >= 1)) throw new Error(`a pool needs room for at least one instance, not ${max}`);
   }
 
-  /** Open (or opening, or closing) instances: what holds resources right now. */
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** Runs `fn` with the instance of `key`, which stays open until `fn` settles. */
   async use<R>(key: string, fn: (value: T) => Promise<R>): Promise<R> {
     const entry = await this.lease(key);

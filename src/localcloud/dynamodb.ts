@@ -48,11 +48,6 @@ export class LocalDynamoDb implements LocalService {
     this.pool = new BoundedPool<Dynalite>(maxOpen, (key) => this.open(key), (dynalite) => dynalite.close());
   }
 
-  /** dynalites open right now (each listens on a socket). */
-  get openInstances(): number {
-    return this.pool.size;
-  }
-
   handle(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, { account, region }: AuthenticatedRequest): void {
     this.pool.use(`${account.accountId}/${region}`, (dynalite) => this.forward(req, body, res, dynalite)).catch((err: Error) => {
       this.logger.error({ err: err.message, accountId: account.accountId, region }, 'local DynamoDB request failed');
