@@ -56,8 +56,8 @@ export class LocalDynamoDb implements LocalService {
   }
 
   /**
-   * Passes the request to `dynalite` and its answer back; settles once the exchange
-   * is over, so the dynalite is not closed under it. The body was read whole before this point:
+   * Passes the request to `dynalite` and its answer back; settles once the exchange is over, so
+   * the dynalite is not closed under it. The body was read whole before this point:
    * dynalite always gets a complete request, even when the client goes away (an aborted request
    * would throw inside dynalite).
    */
@@ -89,7 +89,8 @@ export class LocalDynamoDb implements LocalService {
     const headers = forwardedHeaders(req, body);
     if (target) headers['x-amz-target'] = target;
     return new Promise((resolve, reject) => {
-      const upstream = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers, agent }, (answer) => {
+      // The request's own path: a presigned request keeps its query (dynalite wants some signature there).
+      const upstream = http.request({ host: '127.0.0.1', port, method: 'POST', path: req.url, headers, agent }, (answer) => {
         const chunks: Buffer[] = [];
         answer.on('data', (c: Buffer) => chunks.push(c));
         answer.on('end', () => resolve({ status: answer.statusCode ?? 500, headers: answer.headers, body: Buffer.concat(chunks) }));
