@@ -290,4 +290,13 @@ describe('the AWS CLI against the local cloud', () => {
     expect(roles.Roles.map((r: { RoleName: string }) => r.RoleName)).toEqual(sdkRoles);
     expect(sdkRoles).toContain('lambda-exec');
   });
+
+  test('signed by botocore: an ARN in the path, tag keys with spaces and slashes in the query', async () => {
+    const aws = awsCli(cloud.endpoint, account);
+    const { FunctionArn: arn } = await lambda.send(new CreateFunctionCommand(fn('cli-tagged')));
+    await aws('lambda', 'tag-resource', '--resource', arn!, '--tags', JSON.stringify({ 'cost center': 'a/b', keep: '1' }));
+    await aws('lambda', 'untag-resource', '--resource', arn!, '--tag-keys', 'cost center', 'team');
+    expect((await lambda.send(new ListTagsCommand({ Resource: arn }))).Tags).toEqual({ keep: '1' });
+    expect((await aws('lambda', 'get-function-configuration', '--function-name', arn!)).FunctionArn).toBe(arn);
+  });
 });
