@@ -90,8 +90,9 @@ async function limited<T>(items: T[], n: number, fn: (x: T) => Promise<unknown>)
 
 async function dynamoVsSdk(b: Awaited<ReturnType<typeof benchEngine>>, runs: number): Promise<Figure[]> {
   const endpoint = b.engine.localCloud!.endpoint;
-  const sdk = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
-  const { name, connectionString } = await b.call('POST', '/v1/databases', { name: 'bench_dynamo' });
+  const { name, connectionString, localCloud } = await b.call('POST', '/v1/databases', { name: 'bench_dynamo' });
+  // The database's own local-cloud account: the SDK side sees the same tables the engine makes.
+  const sdk = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: localCloud });
   await b.call('POST', `/v1/databases/${name}/modules`, { install: ['aws_dynamo'] });
   const c = new Client({ connectionString });
   c.on('error', () => undefined);

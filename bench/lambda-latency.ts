@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const warmCalls = arg('warm', 300);
   const coldStarts = arg('cold', 30);
   const cloud = await startLocalCloud({ port: 0, logger: createLogger('silent') });
-  const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+  const credentials = await cloud.accounts.create('bench');
   const lambda = new LambdaClient({ region: 'us-east-1', endpoint: cloud.endpoint, credentials });
   const iam = new IAMClient({ region: 'us-east-1', endpoint: cloud.endpoint, credentials });
   try {

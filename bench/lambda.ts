@@ -36,9 +36,10 @@ export const lambda: Benchmark = {
   async run(runs) {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
     const b = await benchEngine({ localCloud: 'memory' });
-    const sdk = new LambdaClient({ region: 'us-east-1', endpoint: b.engine.localCloud!.endpoint, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+    let sdk: LambdaClient | undefined;
     try {
-      const { name, connectionString } = await b.call('POST', '/v1/databases', { name: 'bench_lambda' });
+      const { name, connectionString, localCloud } = await b.call('POST', '/v1/databases', { name: 'bench_lambda' });
+      sdk = new LambdaClient({ region: 'us-east-1', endpoint: b.engine.localCloud!.endpoint, credentials: localCloud });
       await b.call('POST', `/v1/databases/${name}/modules`, { install: ['aws_lambda'] });
       const c = new Client({ connectionString });
       c.on('error', () => undefined);
@@ -54,7 +55,8 @@ export const lambda: Benchmark = {
         );
         await c.query(`select * from iasql_commit('bench')`);
         const viaSql = () => c.query(`select payload from invoke_lambda_function('adder', '{"a": 2, "b": 40}')`);
-        const viaSdk = () => sdk.send(new InvokeCommand({ FunctionName: 'adder', Payload: Buffer.from('{"a": 2, "b": 40}') }));
+        const client = sdk;
+        const viaSdk = () => client.send(new InvokeCommand({ FunctionName: 'adder', Payload: Buffer.from('{"a": 2, "b": 40}') }));
         await medianOf(20, viaSql); // warm: the function's instance, pools, dblink, plans
         await medianOf(20, viaSdk);
         for (let r = 0; r < runs; r++) {
@@ -76,7 +78,7 @@ export const lambda: Benchmark = {
         fig('lambda.invoke_sql_vs_sdk', median(sqlMs) / median(sdkMs), 'x', runs),
       ];
     } finally {
-      sdk.destroy();
+      sdk?.destroy();
       await b.stop();
     }
   },

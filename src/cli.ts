@@ -66,10 +66,11 @@ async function start() {
     `Postgres      ${pg}${engine.postgres.embedded ? ` (embedded, data in ${config.home}/pg)` : ''}`,
   ];
   if (engine.localCloud) {
-    lines.push(`Local cloud   ${engine.localCloud.endpoint}  (DynamoDB, Lambda, IAM${config.localCloud === 'memory' ? ', in memory' : ''}; any access key works)`);
+    lines.push(`Local cloud   ${engine.localCloud.endpoint}  (DynamoDB, Lambda, IAM${config.localCloud === 'memory' ? ', in memory' : ''}; an account per database, signed requests only)`);
     lines.push(`              ${isolationBanner(invokeIsolation(config.localCloudInvoke))}`);
   }
   if (engine.firstDatabaseUrlFile) lines.push(`Connect       psql "$(cat ${engine.firstDatabaseUrlFile})"`);
+  if (engine.firstDatabaseAwsFile) lines.push(`AWS CLI       . ${engine.firstDatabaseAwsFile} && aws dynamodb list-tables   (that database's local-cloud account)`);
   lines.push(`Stop          Ctrl-C`);
   process.stdout.write(lines.join('\n') + '\n');
   process.stdout.write(`iasql ready api=${engine.apiUrl} postgres=${pg}\n`);
@@ -115,7 +116,11 @@ async function db(args: string[]) {
     const created = await withSpinner(`creating database ${name}`, call('POST', '/v1/databases', { name }));
     process.stdout.write(
       `created database ${created.name} (role ${created.user})\n` +
-        `connection string (shown once, keep it safe):\n  ${created.connectionString}\n`,
+        `connection string (shown once, keep it safe):\n  ${created.connectionString}\n` +
+        (created.localCloud
+          ? `local-cloud account ${created.localCloud.accountId} (for the AWS SDK or CLI with --endpoint-url; shown once):\n` +
+            `  AWS_ACCESS_KEY_ID=${created.localCloud.accessKeyId}\n  AWS_SECRET_ACCESS_KEY=${created.localCloud.secretAccessKey}\n`
+          : ''),
     );
   } else if (sub === 'drop') {
     await withSpinner(`dropping database ${name}`, call('DELETE', `/v1/databases/${encodeURIComponent(name)}`));

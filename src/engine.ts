@@ -10,7 +10,7 @@ import { perDatabaseConcurrency, QUOTA_DEFAULTS, type Config } from './config';
 import { CreatedDatabase, DatabaseManager } from './databases/manager';
 import { AWS_ENDPOINTS, writeSettings } from './databases/settings';
 import { IasqlError, PG, pgCode } from './errors';
-import { startLocalCloud } from './localcloud';
+import { startLocalCloud, type LocalCloud } from './localcloud';
 import type { Logger } from './logger';
 import { metadataDataSource } from './metadata/data-source';
 import { Connections } from './postgres/connections';
@@ -43,10 +43,13 @@ export interface Engine {
   firstDatabase?: CreatedDatabase;
   /** File holding the first database's connection string (0600), when there is one. */
   firstDatabaseUrlFile?: string;
+  /** Shell file (0600) exporting the first database's local-cloud credentials and endpoint, when there is one. */
+  firstDatabaseAwsFile?: string;
   stop(): Promise<void>;
 }
 
 export const firstDatabaseUrlFile = (home: string, name: string) => path.join(home, 'databases', `${name}.url`);
+export const firstDatabaseAwsFile = (home: string, name: string) => path.join(home, 'databases', `${name}.aws-env`);
 
 /**
  * Starts everything in order: the module registry (refusing invalid modules), the local cloud
@@ -70,6 +73,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     // Before Postgres: a taken port (another engine's local cloud, or LocalStack, on 4566) then
     // stops the start with nothing to undo. Stopped last, after the worker whose handlers may use it.
     let localCloud: Engine['localCloud'];
+    let accounts: LocalCloud['accounts'] | undefined;
     if (config.localCloud !== 'off') {
       const cloud = await startLocalCloud({
         dataDir: config.localCloud === 'disk' ? path.join(config.home, 'localcloud') : undefined,
@@ -88,6 +92,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       });
       cleanups.push(() => cloud.stop());
       localCloud = { endpoint: cloud.endpoint };
+      accounts = cloud.accounts;
     }
     let adminUrl: string;
     let embedded = false;
@@ -118,8 +123,9 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     // Each needs the other: creating a database installs the bootstrap modules; module grants need the database's role.
     // AWS's own endpoints, the local cloud's and what the operator adds: nothing else may be an endpoint override.
     const allowedEndpoints = [...AWS_ENDPOINTS, ...(localCloud ? [localCloud.endpoint] : []), ...(config.allowedEndpoints ?? [])];
-    // Until the local cloud has accounts per database, every database shares its one account.
-    const localCloudAccount = async (_db: string) => ({ accountId: '000000000000', accessKeyId: 'local', secretAccessKey: 'local-secret-key' });
+    // Each database has its own local-cloud account, made with it (or, for a database made while
+    // the local cloud was off, on the first start that runs it) and removed with it.
+    const localCloudAccount = async (db: string) => accounts!.get(db) ?? (await accounts!.create(db));
     const quotas = {
       maxTimeoutMs: config.rpcTimeoutMaxMs ?? QUOTA_DEFAULTS.rpcTimeoutMaxMs,
       maxArgsBytes: config.rpcMaxArgsBytes ?? QUOTA_DEFAULTS.rpcMaxArgsBytes,
@@ -142,6 +148,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
         await modules.ensureBootstrap(db);
       },
       { queueGroup: rpc.group, tenantConnectionLimit: config.tenantConnectionLimit ?? QUOTA_DEFAULTS.tenantConnectionLimit },
+      accounts && { create: (db) => accounts!.create(db), remove: (db) => accounts!.remove(db) },
     );
     const commitOptions = { ...DEFAULT_COMMIT_OPTIONS, concurrency: config.commitConcurrency ?? DEFAULT_COMMIT_OPTIONS.concurrency };
     const modules: ModuleOperations = new ModuleOperations(registry, conns, (db: string): Promise<string> => databases.roleOf(db), logger);
@@ -174,7 +181,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     const port = (server.address() as AddressInfo).port;
     const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${port}`;
 
-    const { firstDatabase, urlFile } = await ensureFirstDatabase(config, databases, logger);
+    const { firstDatabase, urlFile, awsFile } = await ensureFirstDatabase(config, databases, logger, localCloud?.endpoint);
     logger.info({ api: apiUrl, embedded, localCloud: localCloud?.endpoint }, 'engine started');
     return {
       apiUrl,
@@ -189,6 +196,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       localCloud,
       firstDatabase,
       firstDatabaseUrlFile: urlFile,
+      firstDatabaseAwsFile: awsFile,
       stop: async () => {
         server.closeAllConnections?.();
         await stop();
@@ -237,12 +245,14 @@ async function migrateMetadata(conns: Connections, meta: DataSource, database: s
 }
 
 /** On first start (no marker in home yet), creates the default database and saves its URL (0600). */
-async function ensureFirstDatabase(config: Config, databases: DatabaseManager, logger: Logger) {
+async function ensureFirstDatabase(config: Config, databases: DatabaseManager, logger: Logger, endpoint?: string) {
   const name = config.defaultDatabase;
   if (!name) return {};
   const urlFile = firstDatabaseUrlFile(config.home, name);
+  const awsFile = firstDatabaseAwsFile(config.home, name);
+  const existing = (f: string) => (fs.existsSync(f) ? f : undefined);
   const marker = path.join(config.home, 'first-database-created');
-  if (fs.existsSync(marker)) return fs.existsSync(urlFile) ? { urlFile } : {};
+  if (fs.existsSync(marker)) return { urlFile: existing(urlFile), awsFile: existing(awsFile) };
   let firstDatabase: CreatedDatabase | undefined;
   try {
     firstDatabase = await databases.create(name);
@@ -253,9 +263,14 @@ async function ensureFirstDatabase(config: Config, databases: DatabaseManager, l
   if (firstDatabase) {
     fs.mkdirSync(path.dirname(urlFile), { recursive: true, mode: 0o700 });
     fs.writeFileSync(urlFile, firstDatabase.connectionString + '\n', { mode: 0o600 });
+    const cloud = firstDatabase.localCloud;
+    if (cloud && endpoint) {
+      const lines = [`AWS_ACCESS_KEY_ID=${cloud.accessKeyId}`, `AWS_SECRET_ACCESS_KEY=${cloud.secretAccessKey}`, `AWS_ENDPOINT_URL=${endpoint}`, `AWS_REGION=us-east-1`];
+      fs.writeFileSync(awsFile, lines.map((l) => `export ${l}`).join('\n') + '\n', { mode: 0o600 });
+    }
   }
   fs.writeFileSync(marker, new Date().toISOString() + '\n');
-  return { firstDatabase, urlFile: fs.existsSync(urlFile) ? urlFile : undefined };
+  return { firstDatabase, urlFile: existing(urlFile), awsFile: existing(awsFile) };
 }
 
 function listen(app: ReturnType<typeof createApi>, host: string, port: number): Promise<Server> {

@@ -27,11 +27,13 @@ describe('POST /v1/databases', () => {
       user: expect.stringMatching(/^iasql_[0-9a-f]{12}$/),
       password: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/),
       connectionString: expect.stringContaining(`/${name}`),
+      // Its own account in the engine's local cloud.
+      localCloud: { accountId: expect.stringMatching(/^\d{12}$/), accessKeyId: expect.stringMatching(/^AKIA[A-Z0-9]{16}$/), secretAccessKey: expect.stringMatching(/^.{40}$/) },
     });
     await withClient(res.body.connectionString, async (c) => {
       const { rows } = await c.query('select current_user as u, current_database() as d');
       expect(rows[0]).toEqual({ u: res.body.user, d: name });
-      // The tenant owns its database: it can create and fill tables.
+      // The tenant does not own its database, but it can create and fill its own tables.
       await c.query('create table note (id int primary key, body text)');
       await c.query(`insert into note values (1, 'hello')`);
       expect((await c.query('select body from note')).rows).toEqual([{ body: 'hello' }]);

@@ -1,7 +1,7 @@
 import { BatchWriteItemCommand, CreateTableCommand, GetItemCommand, PutItemCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { Client } from 'pg';
 import { stopTestEngine, TestEngine } from './support/engine';
-import { newDatabase, startModuleEngine } from './support/modules';
+import { newDatabase, NewDatabase, startModuleEngine } from './support/modules';
 import { dynamoClientAt } from './support/localcloud';
 import { connect, sqlError } from './support/sql';
 
@@ -12,11 +12,12 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 // local cloud, and the other way round.
 let engine: TestEngine;
 let c: Client;
-const sdk = (region = 'us-east-1') => dynamoClientAt(engine.localCloud!.endpoint, region);
+let db: NewDatabase;
+const sdk = (region = 'us-east-1') => dynamoClientAt(engine.localCloud!.endpoint, region, db.cloud);
 
 beforeAll(async () => {
   engine = await startModuleEngine();
-  const db = await newDatabase(engine, 'dyndata');
+  db = await newDatabase(engine, 'dyndata');
   c = await connect(db.url);
   await c.query(`select * from iasql_install('aws_dynamo')`);
   await c.query('select * from iasql_begin()');

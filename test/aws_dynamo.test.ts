@@ -1,7 +1,7 @@
 import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { Client } from 'pg';
 import { stopTestEngine, TestEngine } from './support/engine';
-import { install, newDatabase, startModuleEngine, uninstall } from './support/modules';
+import { install, newDatabase, NewDatabase, startModuleEngine, uninstall } from './support/modules';
 import { dynamoClientAt } from './support/localcloud';
 import { connect, sqlError } from './support/sql';
 
@@ -10,9 +10,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 // aws_dynamo end to end: SQL in, DynamoDB tables out, checked through the real AWS SDK against the
 // engine's local cloud (dynalite, regional as AWS is). No AWS account anywhere.
 let engine: TestEngine;
-let db: { name: string; url: string };
+let db: NewDatabase;
 let c: Client;
-const sdk = (region = 'us-east-1') => dynamoClientAt(engine.localCloud!.endpoint, region);
+// The database's own local-cloud account: what iasql manages there is visible to it, and only to it.
+const sdk = (region = 'us-east-1') => dynamoClientAt(engine.localCloud!.endpoint, region, db.cloud);
 const describe_ = async (name: string, region = 'us-east-1') => (await sdk(region).send(new DescribeTableCommand({ TableName: name }))).Table!;
 const tablesIn = async (region: string) => (await sdk(region).send(new ListTablesCommand({}))).TableNames ?? [];
 
@@ -41,7 +42,7 @@ describe('the walk-through, as pasted', () => {
       { module_name: 'aws_dynamo', created_table_name: 'dynamo_table', record_count: 0 },
     ]);
     expect(await rows('select access_key_id, secret_access_key, endpoint from aws_credentials')).toEqual([
-      { access_key_id: 'local', secret_access_key: '********', endpoint: engine.localCloud!.endpoint },
+      { access_key_id: db.cloud!.accessKeyId, secret_access_key: '********', endpoint: engine.localCloud!.endpoint },
     ]);
     await rows('select * from iasql_begin()');
     await c.query(`INSERT INTO dynamo_table (table_name, table_class, throughput, primary_key)

@@ -3,7 +3,7 @@ import { GetFunctionCommand, LambdaClient, ResourceNotFoundException } from '@aw
 import { unzipSync } from 'fflate';
 import { Client } from 'pg';
 import { stopTestEngine, TestEngine } from './support/engine';
-import { install, newDatabase, startModuleEngine, uninstall } from './support/modules';
+import { install, newDatabase, NewDatabase, startModuleEngine, uninstall } from './support/modules';
 import { connect, sqlError } from './support/sql';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -11,12 +11,13 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 // aws_iam and aws_lambda end to end, on the local cloud's Lambda/IAM emulator, checked through the
 // real AWS SDK: the RFC's examples as psql one-liners, no AWS account.
 let engine: TestEngine;
-let db: { name: string; url: string };
+let db: NewDatabase;
 let c: Client;
-const creds = { accessKeyId: 'AKIATEST', secretAccessKey: 'test' };
+// The database's own local-cloud account (made with the database).
+const creds = () => db.cloud!;
 const lambdas = new Map<string, LambdaClient>();
 const sdk = (region = 'us-east-1') => {
-  if (!lambdas.has(region)) lambdas.set(region, new LambdaClient({ region, endpoint: engine.localCloud!.endpoint, credentials: creds }));
+  if (!lambdas.has(region)) lambdas.set(region, new LambdaClient({ region, endpoint: engine.localCloud!.endpoint, credentials: creds() }));
   return lambdas.get(region)!;
 };
 let iamClient: IAMClient;
@@ -28,8 +29,8 @@ const ADDER = `exports.handler = async (e) => ({ total: e.a + e.b, stage: proces
 
 beforeAll(async () => {
   engine = await startModuleEngine();
-  iamClient = new IAMClient({ region: 'us-east-1', endpoint: engine.localCloud!.endpoint, credentials: creds });
   db = await newDatabase(engine, 'lambda');
+  iamClient = new IAMClient({ region: 'us-east-1', endpoint: engine.localCloud!.endpoint, credentials: creds() });
   c = await connect(db.url);
 });
 afterAll(async () => {

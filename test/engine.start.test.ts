@@ -16,8 +16,15 @@ let env: NodeJS.ProcessEnv;
 let running: StartedEngine | undefined;
 
 const clients: DynamoDBClient[] = [];
+// The first database's own local-cloud account, from the file the start writes for the AWS CLI.
+const firstAccount = () => {
+  const vars = Object.fromEntries(
+    fs.readFileSync(path.join(home, 'databases', 'iasql.aws-env'), 'utf8').trim().split('\n').map((l) => l.replace(/^export /, '').split('=') as [string, string]),
+  );
+  return { accessKeyId: vars.AWS_ACCESS_KEY_ID, secretAccessKey: vars.AWS_SECRET_ACCESS_KEY };
+};
 const dynamo = () => {
-  const c = new DynamoDBClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${env.IASQL_LOCAL_CLOUD_PORT}`, credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
+  const c = new DynamoDBClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${env.IASQL_LOCAL_CLOUD_PORT}`, credentials: firstAccount() });
   clients.push(c);
   return c;
 };
@@ -61,7 +68,9 @@ describe('iasql start on the embedded Postgres', () => {
     expect(out).toContain(`Admin token   ${home}/admin-token   (mode 0600)`);
     expect(out).toContain(`Connect       psql "$(cat ${home}/databases/iasql.url)"`);
     // Without DATABASE_URL the local cloud is on.
-    expect(out).toContain(`Local cloud   http://127.0.0.1:${env.IASQL_LOCAL_CLOUD_PORT}  (DynamoDB, Lambda, IAM; any access key works)`);
+    expect(out).toContain(`Local cloud   http://127.0.0.1:${env.IASQL_LOCAL_CLOUD_PORT}  (DynamoDB, Lambda, IAM; an account per database, signed requests only)`);
+    expect(out).toContain(`AWS CLI       . ${home}/databases/iasql.aws-env && aws dynamodb list-tables   (that database's local-cloud account)`);
+    expect(fs.statSync(path.join(home, 'databases', 'iasql.aws-env')).mode & 0o777).toBe(0o600);
     await dynamo().send(new CreateTableCommand({ TableName: 'kept', BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] }));
     expect(fs.statSync(path.join(home, 'admin-token')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(home, 'databases', 'iasql.url')).mode & 0o777).toBe(0o600);

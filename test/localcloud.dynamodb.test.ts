@@ -16,22 +16,11 @@ import {
   waitUntilTableExists,
   waitUntilTableNotExists,
 } from '@aws-sdk/client-dynamodb';
-import { startLocalCloud, type LocalCloud } from '../src/localcloud';
+import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
-import { awsCli } from './support/localcloud';
-
-// The SDK warns once per process that its 2027 releases need Node 22 (see platform notes).
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+import { awsCli, dynamoClient as dynamo, listeningSockets, newAccount, signedRequest } from './support/localcloud';
 
 const logger = createLogger('silent');
-const clients: DynamoDBClient[] = [];
-/** The real AWS SDK, pointed at the local cloud, with a made-up key. */
-function dynamo(cloud: LocalCloud, region = 'us-east-1') {
-  const client = new DynamoDBClient({ region, endpoint: cloud.endpoint, credentials: { accessKeyId: 'AKIALOCAL', secretAccessKey: 'anything' } });
-  clients.push(client);
-  return client;
-}
-afterAll(() => clients.forEach((c) => c.destroy()));
 
 const onDemand = (name: string): CreateTableCommandInput => ({
   TableName: name,
@@ -56,10 +45,12 @@ const waiter = (client: DynamoDBClient) => ({ client, maxWaitTime: 10, minDelay:
 
 describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => {
   let cloud: LocalCloud;
+  let account: LocalAccount;
   let ddb: DynamoDBClient;
   beforeAll(async () => {
     cloud = await startLocalCloud({ port: 0, logger });
-    ddb = dynamo(cloud);
+    account = await newAccount(cloud);
+    ddb = dynamo(cloud, account);
   });
   afterAll(() => cloud.stop());
 
@@ -67,7 +58,7 @@ describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => 
     expect(cloud.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
-  test('CreateTable on demand: ACTIVE at once, the waiter agrees, DescribeTable has the regional ARN', async () => {
+  test("CreateTable on demand: ACTIVE at once, the waiter agrees, DescribeTable has the ARN of the region and the account", async () => {
     const created = await ddb.send(new CreateTableCommand(onDemand('orders')));
     expect(created.TableDescription).toMatchObject({ TableName: 'orders', BillingModeSummary: { BillingMode: 'PAY_PER_REQUEST' } });
     expect((await waitUntilTableExists(waiter(ddb), { TableName: 'orders' })).state).toBe('SUCCESS');
@@ -75,7 +66,7 @@ describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => 
     expect(Table).toMatchObject({
       TableName: 'orders',
       TableStatus: 'ACTIVE',
-      TableArn: 'arn:aws:dynamodb:us-east-1:000000000000:table/orders',
+      TableArn: `arn:aws:dynamodb:us-east-1:${account.accountId}:table/orders`,
       KeySchema: onDemand('orders').KeySchema,
       BillingModeSummary: { BillingMode: 'PAY_PER_REQUEST' },
       ProvisionedThroughput: { ReadCapacityUnits: 0, WriteCapacityUnits: 0 },
@@ -128,14 +119,14 @@ describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => 
   });
 
   test('tables are regional: not listed in another region; one name in two regions is two tables', async () => {
-    const west = dynamo(cloud, 'us-west-2');
+    const west = dynamo(cloud, account, 'us-west-2');
     expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual(['orders', 'sessions']);
     expect((await west.send(new ListTablesCommand({}))).TableNames).toEqual([]);
     await expect(west.send(new DescribeTableCommand({ TableName: 'orders' }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
 
     // The same name in us-west-2: its own table, its own ARN, its own items.
     await west.send(new CreateTableCommand(onDemand('orders')));
-    expect((await west.send(new DescribeTableCommand({ TableName: 'orders' }))).Table?.TableArn).toBe('arn:aws:dynamodb:us-west-2:000000000000:table/orders');
+    expect((await west.send(new DescribeTableCommand({ TableName: 'orders' }))).Table?.TableArn).toBe(`arn:aws:dynamodb:us-west-2:${account.accountId}:table/orders`);
     expect((await west.send(new ScanCommand({ TableName: 'orders' }))).Count).toBe(0);
     expect((await ddb.send(new ScanCommand({ TableName: 'orders' }))).Count).toBe(3);
 
@@ -153,15 +144,10 @@ describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => 
   });
 
   test('a service it does not emulate gets an error naming the ones it does', async () => {
-    const res = await fetch(cloud.endpoint + '/', {
-      headers: {
-        authorization: 'AWS4-HMAC-SHA256 Credential=AKIALOCAL/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host;x-amz-date, Signature=00',
-        'x-amz-date': '20260101T000000Z',
-      },
-    });
+    const res = await signedRequest(cloud.endpoint, account, { service: 'sqs', method: 'GET', path: '/' });
     expect(res.status).toBe(400);
-    expect(res.headers.get('x-amzn-errortype')).toBe('UnsupportedServiceException');
-    expect(await res.json()).toEqual({
+    expect(res.headers['x-amzn-errortype']).toBe('UnsupportedServiceException');
+    expect(JSON.parse(res.body)).toEqual({
       __type: 'UnsupportedServiceException',
       message: "the iasql local cloud does not emulate the 'sqs' service; it emulates: dynamodb, lambda, iam",
       supportedServices: ['dynamodb', 'lambda', 'iam'],
@@ -171,7 +157,7 @@ describe('DynamoDB in the local cloud, through @aws-sdk/client-dynamodb', () => 
   test('an unsigned request is told how requests are routed; GET / says what is served', async () => {
     const res = await fetch(cloud.endpoint, { method: 'POST', body: '{}' });
     expect(res.status).toBe(403);
-    expect(((await res.json()) as { message: string }).message).toContain('routes each request by its SigV4 credential scope');
+    expect(((await res.json()) as { message: string }).message).toContain('answers only requests signed with SigV4');
     expect(await (await fetch(cloud.endpoint)).json()).toEqual({ localCloud: 'iasql', services: ['dynamodb', 'lambda', 'iam'] });
   });
 });
@@ -183,33 +169,45 @@ describe('DynamoDB data on disk', () => {
   });
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-  test('tables and items survive a stop and a start, each region in its own directory', async () => {
+  test('accounts, tables and items survive a stop and a start, each account and region in its own directory', async () => {
     let cloud = await startLocalCloud({ port: 0, dataDir, logger });
-    await dynamo(cloud).send(new CreateTableCommand(provisioned('kept')));
-    await dynamo(cloud).send(new PutItemCommand({ TableName: 'kept', Item: { id: { S: 'a' }, v: { S: 'before stop' } } }));
-    await dynamo(cloud, 'eu-west-1').send(new CreateTableCommand(onDemand('elsewhere')));
+    const account = await newAccount(cloud, 'kept_db');
+    await dynamo(cloud, account).send(new CreateTableCommand(provisioned('kept')));
+    await dynamo(cloud, account).send(new PutItemCommand({ TableName: 'kept', Item: { id: { S: 'a' }, v: { S: 'before stop' } } }));
+    await dynamo(cloud, account, 'eu-west-1').send(new CreateTableCommand(onDemand('elsewhere')));
     await cloud.stop();
-    expect(fs.readdirSync(path.join(dataDir, 'dynamodb')).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    expect(fs.readdirSync(path.join(dataDir, 'dynamodb', account.accountId)).sort()).toEqual(['eu-west-1', 'us-east-1']);
+    // The file with the secrets is the owner's only.
+    expect(fs.statSync(path.join(dataDir, 'accounts.json')).mode & 0o777).toBe(0o600);
 
     cloud = await startLocalCloud({ port: 0, dataDir, logger });
     try {
-      expect((await dynamo(cloud).send(new ListTablesCommand({}))).TableNames).toEqual(['kept']);
-      expect((await dynamo(cloud, 'eu-west-1').send(new ListTablesCommand({}))).TableNames).toEqual(['elsewhere']);
-      const got = await dynamo(cloud).send(new GetItemCommand({ TableName: 'kept', Key: { id: { S: 'a' } } }));
+      expect(cloud.accounts.get('kept_db')).toEqual(account);
+      // The same key works after the restart.
+      expect((await dynamo(cloud, account).send(new ListTablesCommand({}))).TableNames).toEqual(['kept']);
+      expect((await dynamo(cloud, account, 'eu-west-1').send(new ListTablesCommand({}))).TableNames).toEqual(['elsewhere']);
+      const got = await dynamo(cloud, account).send(new GetItemCommand({ TableName: 'kept', Key: { id: { S: 'a' } } }));
       expect(got.Item?.v).toEqual({ S: 'before stop' });
-      expect((await dynamo(cloud).send(new DescribeTableCommand({ TableName: 'kept' }))).Table?.TableStatus).toBe('ACTIVE');
+      expect((await dynamo(cloud, account).send(new DescribeTableCommand({ TableName: 'kept' }))).Table?.TableStatus).toBe('ACTIVE');
     } finally {
       await cloud.stop();
     }
   });
 
-  test('without a dataDir nothing is kept', async () => {
+  test('without a dataDir nothing is kept: not the account, not its tables', async () => {
     let cloud = await startLocalCloud({ port: 0, logger });
-    await dynamo(cloud).send(new CreateTableCommand(provisioned('gone')));
+    const account = await newAccount(cloud, 'memory_db');
+    await dynamo(cloud, account).send(new CreateTableCommand(provisioned('gone')));
     await cloud.stop();
     cloud = await startLocalCloud({ port: 0, logger });
-    expect((await dynamo(cloud).send(new ListTablesCommand({}))).TableNames).toEqual([]);
-    await cloud.stop();
+    try {
+      expect(cloud.accounts.get('memory_db')).toBeUndefined();
+      await expect(dynamo(cloud, account).send(new ListTablesCommand({}))).rejects.toMatchObject({ name: 'UnrecognizedClientException' });
+      const again = await newAccount(cloud, 'memory_db');
+      expect((await dynamo(cloud, again).send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    } finally {
+      await cloud.stop();
+    }
   });
 });
 
@@ -217,10 +215,69 @@ describe('the AWS CLI against the local cloud', () => {
   test('aws dynamodb list-tables --endpoint-url sees a table made through the SDK', async () => {
     const cloud = await startLocalCloud({ port: 0, logger });
     try {
-      await dynamo(cloud).send(new CreateTableCommand(onDemand('from_sdk')));
-      expect(await awsCli(cloud.endpoint)('dynamodb', 'list-tables')).toEqual({ TableNames: ['from_sdk'] });
+      const account = await newAccount(cloud);
+      await dynamo(cloud, account).send(new CreateTableCommand(onDemand('from_sdk')));
+      expect(await awsCli(cloud.endpoint, account)('dynamodb', 'list-tables')).toEqual({ TableNames: ['from_sdk'] });
     } finally {
       await cloud.stop();
+    }
+  });
+});
+
+describe('DynamoDB stores: opened on demand, a bounded number at once', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-localcloud-stores-'));
+  });
+  afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  test('at most maxOpenDynamoDb listen at once; a closed one reopens from its directory with its tables and items', async () => {
+    const before = listeningSockets();
+    const cloud = await startLocalCloud({ port: 0, dataDir, logger, maxOpenDynamoDb: 2 });
+    try {
+      // The endpoint itself; no store is opened before a request needs it.
+      expect(listeningSockets()).toBe(before + 1);
+      const account = await newAccount(cloud);
+      const regions = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1'];
+      for (const region of regions) {
+        const ddb = dynamo(cloud, account, region);
+        await ddb.send(new CreateTableCommand(provisioned(`t_${region}`)));
+        expect((await waitUntilTableExists(waiter(ddb), { TableName: `t_${region}` })).state).toBe('SUCCESS');
+        await ddb.send(new PutItemCommand({ TableName: `t_${region}`, Item: { id: { S: 'k' }, v: { S: region } } }));
+        expect(listeningSockets()).toBeLessThanOrEqual(before + 1 + 2);
+      }
+      for (const region of regions) {
+        const ddb = dynamo(cloud, account, region);
+        expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual([`t_${region}`]);
+        expect((await ddb.send(new DescribeTableCommand({ TableName: `t_${region}` }))).Table?.TableStatus).toBe('ACTIVE');
+        expect((await ddb.send(new GetItemCommand({ TableName: `t_${region}`, Key: { id: { S: 'k' } } }))).Item?.v).toEqual({ S: region });
+        expect(listeningSockets()).toBeLessThanOrEqual(before + 1 + 2);
+      }
+    } finally {
+      await cloud.stop();
+    }
+    expect(listeningSockets()).toBe(before);
+  });
+
+  test('a store that cannot open (its directory locked by another process) answers 500, and the engine goes on', async () => {
+    const first = await startLocalCloud({ port: 0, dataDir, logger });
+    const account = await newAccount(first, 'locked_db');
+    // `first` opens, and so locks, the account's us-east-1 store.
+    expect((await dynamo(first, account).send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    // A second local cloud on the same data directory knows the same account (accounts.json).
+    const second = await startLocalCloud({ port: 0, dataDir, logger });
+    try {
+      const err = await dynamo(second, account)
+        .send(new ListTablesCommand({}))
+        .then(() => undefined, (e: { name: string; message: string; $metadata: { httpStatusCode?: number } }) => e);
+      expect(err?.$metadata.httpStatusCode).toBe(500);
+      expect(err?.message).toMatch(/cannot open local DynamoDB for \d{12} in us-east-1: .*lock/i);
+      await first.stop();
+      // Nothing was left half-open: the next request opens the store.
+      expect((await dynamo(second, account).send(new ListTablesCommand({}))).TableNames).toEqual([]);
+    } finally {
+      await first.stop();
+      await second.stop();
     }
   });
 });

@@ -18,18 +18,20 @@ import {
   UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
 } from '@aws-sdk/client-iam';
-import { startLocalCloud, type LocalCloud } from '../src/localcloud';
+import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
-import { iamClient, trustPolicy } from './support/localcloud';
+import { iamClient, newAccount, trustPolicy } from './support/localcloud';
 
 const logger = createLogger('silent');
 const BASIC = 'arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole';
 
 let cloud: LocalCloud;
+let account: LocalAccount;
 let iam: IAMClient;
 beforeAll(async () => {
   cloud = await startLocalCloud({ port: 0, logger });
-  iam = iamClient(cloud);
+  account = await newAccount(cloud);
+  iam = iamClient(cloud, account);
 });
 afterAll(() => cloud.stop());
 
@@ -51,7 +53,7 @@ describe('IAM roles through @aws-sdk/client-iam (query protocol)', () => {
     expect(Role).toMatchObject({
       Path: '/',
       RoleName: 'app-role',
-      Arn: 'arn:aws:iam::000000000000:role/app-role',
+      Arn: `arn:aws:iam::${account.accountId}:role/app-role`,
       Description: 'for the app',
       MaxSessionDuration: 3600,
       AssumeRolePolicyDocument: encodeURIComponent(doc),
@@ -67,12 +69,8 @@ describe('IAM roles through @aws-sdk/client-iam (query protocol)', () => {
 
   test('IAM is global: a role made with one region is there for every region', async () => {
     await iam.send(new CreateRoleCommand({ RoleName: 'global-role', AssumeRolePolicyDocument: trustPolicy() }));
-    const elsewhere = new IAMClient({ region: 'ap-south-1', endpoint: cloud.endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
-    try {
-      expect((await elsewhere.send(new GetRoleCommand({ RoleName: 'global-role' }))).Role?.Arn).toBe('arn:aws:iam::000000000000:role/global-role');
-    } finally {
-      elsewhere.destroy();
-    }
+    const elsewhere = iamClient(cloud, account, 'ap-south-1');
+    expect((await elsewhere.send(new GetRoleCommand({ RoleName: 'global-role' }))).Role?.Arn).toBe(`arn:aws:iam::${account.accountId}:role/global-role`);
   });
 
   test('roles with a path; ListRoles filters by PathPrefix, pages with MaxItems and Marker, and leaves out tags', async () => {
@@ -81,7 +79,7 @@ describe('IAM roles through @aws-sdk/client-iam (query protocol)', () => {
     }
     const first = await iam.send(new ListRolesCommand({ PathPrefix: '/services/', MaxItems: 2 }));
     expect(first.Roles!.map((r) => r.RoleName)).toEqual(['svc-a', 'svc-b']);
-    expect(first.Roles![0].Arn).toBe('arn:aws:iam::000000000000:role/services/svc-a');
+    expect(first.Roles![0].Arn).toBe(`arn:aws:iam::${account.accountId}:role/services/svc-a`);
     expect(first.Roles![0].Tags).toBeUndefined();
     expect(first.IsTruncated).toBe(true);
     const rest = await iam.send(new ListRolesCommand({ PathPrefix: '/services/', MaxItems: 2, Marker: first.Marker }));
@@ -130,7 +128,7 @@ describe('IAM roles through @aws-sdk/client-iam (query protocol)', () => {
     const bad = await failure(iam.send(new AttachRolePolicyCommand({ RoleName: 'policy-checks', PolicyArn: 'AWSLambdaBasicExecutionRole-x' })));
     expect(bad).toBeInstanceOf(InvalidInputException);
     expect(bad.message).toBe('ARN AWSLambdaBasicExecutionRole-x is not valid.');
-    const custom = 'arn:aws:iam::000000000000:policy/mine';
+    const custom = `arn:aws:iam::${account.accountId}:policy/mine`;
     const missing = await failure(iam.send(new AttachRolePolicyCommand({ RoleName: 'policy-checks', PolicyArn: custom })));
     expect(missing).toBeInstanceOf(NoSuchEntityException);
     expect(missing.message).toBe(`Policy ${custom} does not exist or is not attachable.`);

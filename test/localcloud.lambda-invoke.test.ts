@@ -15,21 +15,23 @@ import {
   UpdateFunctionCodeCommand,
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
-import { startLocalCloud, type LocalCloud } from '../src/localcloud';
+import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
-import { alive, eventually, iamClient, lambdaChildren, lambdaClient, lambdaRole, zip } from './support/localcloud';
+import { alive, eventually, iamClient, lambdaChildren, lambdaClient, lambdaRole, newAccount, zip } from './support/localcloud';
 
 const logger = createLogger('silent');
 // A variable of the engine's own environment: no function may see it.
 process.env.IASQL_TEST_ENGINE_SECRET = 'engine-only';
 
 let cloud: LocalCloud;
+let account: LocalAccount;
 let lambda: LambdaClient;
 let role: string;
 beforeAll(async () => {
   cloud = await startLocalCloud({ port: 0, logger });
-  lambda = lambdaClient(cloud);
-  role = await lambdaRole(cloud);
+  account = await newAccount(cloud);
+  lambda = lambdaClient(cloud, account);
+  role = await lambdaRole(cloud, account);
 });
 
 async function deploy(name: string, files: Record<string, string> | string, extra: Partial<CreateFunctionCommandInput> = {}, client = lambda): Promise<void> {
@@ -80,7 +82,7 @@ describe('Invoke runs the handler in a child process', () => {
     expect(p.context).toMatchObject({
       functionName: 'echo',
       functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:echo',
+      invokedFunctionArn: `arn:aws:lambda:us-east-1:${account.accountId}:function:echo`,
       memoryLimitInMB: '256',
       awsRequestId: r.requestId,
     });
@@ -254,26 +256,27 @@ describe('data and processes across stop and start', () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-lambda-data-'));
     try {
       let disk = await startLocalCloud({ port: 0, logger, dataDir });
-      const roleArn = await lambdaRole(disk, 'kept-role');
-      let client = lambdaClient(disk, 'eu-west-1');
+      const owner = await newAccount(disk);
+      const roleArn = await lambdaRole(disk, owner, 'kept-role');
+      let client = lambdaClient(disk, owner, 'eu-west-1');
       await client.send(
         new CreateFunctionCommand({ FunctionName: 'kept', Runtime: 'nodejs22.x', Role: roleArn, Handler: 'index.handler', Code: { ZipFile: zip({ 'index.js': COUNTER }) }, Tags: { keep: 'yes' } }),
       );
       const { pid } = (await invoke('kept', undefined, {}, client)).payload as { pid: number };
       expect(lambdaChildren()).toContain(pid);
-      expect(fs.readdirSync(path.join(dataDir, 'lambda', 'eu-west-1')).sort()).toEqual(['kept.json', 'kept.zip']);
-      expect(fs.existsSync(path.join(dataDir, 'iam', 'roles.json'))).toBe(true);
+      expect(fs.readdirSync(path.join(dataDir, 'lambda', owner.accountId, 'eu-west-1')).sort()).toEqual(['kept.json', 'kept.zip']);
+      expect(fs.existsSync(path.join(dataDir, 'iam', owner.accountId, 'roles.json'))).toBe(true);
       await disk.stop();
       expect(alive(pid)).toBe(false);
 
       disk = await startLocalCloud({ port: 0, logger, dataDir });
       try {
-        client = lambdaClient(disk, 'eu-west-1');
+        client = lambdaClient(disk, owner, 'eu-west-1');
         const got = await client.send(new GetFunctionCommand({ FunctionName: 'kept' }));
         expect(got.Configuration).toMatchObject({ FunctionName: 'kept', Runtime: 'nodejs22.x', Role: roleArn, State: 'Active' });
         expect(got.Tags).toEqual({ keep: 'yes' });
         expect((await invoke('kept', undefined, {}, client)).payload).toMatchObject({ n: 1 });
-        expect((await iamClient(disk).send(new ListRolesCommand({}))).Roles!.map((r) => r.RoleName)).toEqual(['kept-role']);
+        expect((await iamClient(disk, owner).send(new ListRolesCommand({}))).Roles!.map((r) => r.RoleName)).toEqual(['kept-role']);
       } finally {
         await disk.stop();
       }
@@ -287,8 +290,9 @@ describe('data and processes across stop and start', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
     const abandoned = fs.mkdtempSync(path.join(os.tmpdir(), `iasql-lambda-${dead.stdout.toString()}-`));
     const memory = await startLocalCloud({ port: 0, logger });
-    const client = lambdaClient(memory);
-    const roleArn = await lambdaRole(memory);
+    const owner = await newAccount(memory, 'memory_db');
+    const client = lambdaClient(memory, owner);
+    const roleArn = await lambdaRole(memory, owner);
     for (const name of ['one', 'two']) {
       await client.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs20.x', Role: roleArn, Handler: 'index.handler', Code: { ZipFile: zip({ 'index.js': COUNTER }) } }));
     }
@@ -299,7 +303,7 @@ describe('data and processes across stop and start', () => {
     expect(pids.some(alive)).toBe(false);
     const again = await startLocalCloud({ port: 0, logger });
     try {
-      const err = await lambdaClient(again)
+      const err = await lambdaClient(again, await newAccount(again, 'memory_db'))
         .send(new GetFunctionCommand({ FunctionName: 'one' }))
         .then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(ResourceNotFoundException);

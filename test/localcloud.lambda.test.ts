@@ -24,21 +24,23 @@ import {
   waitUntilFunctionExists,
   waitUntilFunctionUpdatedV2,
 } from '@aws-sdk/client-lambda';
-import { startLocalCloud, type LocalCloud } from '../src/localcloud';
+import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
-import { awsCli, iamClient, lambdaClient, lambdaRole, trustPolicy, zip, zipOfZeros } from './support/localcloud';
+import { awsCli, iamClient, lambdaClient, lambdaRole, newAccount, trustPolicy, zip, zipOfZeros } from './support/localcloud';
 
 const logger = createLogger('silent');
 const HELLO = zip({ 'index.js': 'exports.handler = async (event) => ({ hello: event.name ?? "world" });' });
 const waiter = (client: LambdaClient) => ({ client, maxWaitTime: 10, minDelay: 1, maxDelay: 1 });
 
 let cloud: LocalCloud;
+let account: LocalAccount;
 let lambda: LambdaClient;
 let role: string;
 beforeAll(async () => {
   cloud = await startLocalCloud({ port: 0, logger });
-  lambda = lambdaClient(cloud);
-  role = await lambdaRole(cloud);
+  account = await newAccount(cloud);
+  lambda = lambdaClient(cloud, account);
+  role = await lambdaRole(cloud, account);
 });
 afterAll(() => cloud.stop());
 
@@ -65,7 +67,7 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
     const created = await lambda.send(new CreateFunctionCommand(fn('hello', { Description: 'says hello', Tags: { team: 'core' } })));
     expect(created).toMatchObject({
       FunctionName: 'hello',
-      FunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:hello',
+      FunctionArn: `arn:aws:lambda:us-east-1:${account.accountId}:function:hello`,
       Runtime: 'nodejs20.x',
       Role: role,
       Handler: 'index.handler',
@@ -96,24 +98,24 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
     const config = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: 'hello' }));
     expect(config).toMatchObject({ ...got.Configuration, $metadata: expect.anything() });
     // By ARN, partial ARN and $LATEST too.
-    for (const name of [created.FunctionArn!, '000000000000:function:hello', 'hello:$LATEST']) {
+    for (const name of [created.FunctionArn!, `${account.accountId}:function:hello`, 'hello:$LATEST']) {
       expect((await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }))).FunctionName).toBe('hello');
     }
   });
 
   test('functions are regional; ListFunctions pages with MaxItems and Marker and leaves out the state fields', async () => {
-    const west = lambdaClient(cloud, 'us-west-2');
+    const west = lambdaClient(cloud, account, 'us-west-2');
     for (const name of ['page-a', 'page-b', 'page-c']) await west.send(new CreateFunctionCommand(fn(name)));
     const first = await west.send(new ListFunctionsCommand({ MaxItems: 2 }));
     expect(first.Functions!.map((f) => f.FunctionName)).toEqual(['page-a', 'page-b']);
-    expect(first.Functions![0].FunctionArn).toBe('arn:aws:lambda:us-west-2:000000000000:function:page-a');
+    expect(first.Functions![0].FunctionArn).toBe(`arn:aws:lambda:us-west-2:${account.accountId}:function:page-a`);
     expect(first.Functions![0].State).toBeUndefined();
     const second = await west.send(new ListFunctionsCommand({ MaxItems: 2, Marker: first.NextMarker }));
     expect(second.Functions!.map((f) => f.FunctionName)).toEqual(['page-c']);
     expect(second.NextMarker).toBeUndefined();
     const east = (await lambda.send(new ListFunctionsCommand({}))).Functions!.map((f) => f.FunctionName);
     expect(east).not.toContain('page-a');
-    const err = await failure(lambda.send(new GetFunctionCommand({ FunctionName: 'arn:aws:lambda:us-west-2:000000000000:function:page-a' })));
+    const err = await failure(lambda.send(new GetFunctionCommand({ FunctionName: `arn:aws:lambda:us-west-2:${account.accountId}:function:page-a` })));
     expect(err).toBeInstanceOf(ResourceNotFoundException);
     expect(err.message).toBe("Functions from 'us-west-2' are not reachable in this region ('us-east-1')");
   });
@@ -160,7 +162,7 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
     ]) {
       const err = await failure(call);
       expect(err).toBeInstanceOf(ResourceNotFoundException);
-      expect(err.message).toBe('Function not found: arn:aws:lambda:us-east-1:000000000000:function:doomed');
+      expect(err.message).toBe(`Function not found: arn:aws:lambda:us-east-1:${account.accountId}:function:doomed`);
       expect(err.$metadata.httpStatusCode).toBe(404);
     }
     const versioned = await failure(lambda.send(new GetFunctionCommand({ FunctionName: 'hello', Qualifier: '1' })));
@@ -181,7 +183,17 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
     ['an unknown runtime', { Runtime: 'nodejs99.x' as never }, 'InvalidParameterValueException', /^Value nodejs99.x at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: \[nodejs20\.x, .*\] or be a valid ARN$/],
     ['a deprecated runtime', { Runtime: 'nodejs12.x' }, 'InvalidParameterValueException', /^The runtime parameter of nodejs12.x is no longer supported .* \(nodejs18.x\)/],
     ['a role that is not a role ARN', { Role: 'lambda-exec' }, 'ValidationException', /at 'role' failed to satisfy constraint/],
-    ['a role that does not exist', { Role: 'arn:aws:iam::000000000000:role/nobody' }, 'InvalidParameterValueException', /^The role defined for the function cannot be assumed by Lambda\.$/],
+    [
+      'a role of its account that does not exist',
+      // A getter: the account exists once the tests run, not when this table is built.
+      {
+        get Role() {
+          return `arn:aws:iam::${account.accountId}:role/nobody`;
+        },
+      },
+      'InvalidParameterValueException',
+      /^The role defined for the function cannot be assumed by Lambda\.$/,
+    ],
     ['a role of another account', { Role: 'arn:aws:iam::123456789012:role/lambda-exec' }, 'InvalidParameterValueException', /cannot be assumed by Lambda/],
     ['no handler', { Handler: undefined }, 'InvalidParameterValueException', /Handler parameter is required/],
     ['a handler with a space', { Handler: 'index handler' }, 'ValidationException', /at 'handler'/],
@@ -197,7 +209,7 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
     ['a reserved variable', { Environment: { Variables: { AWS_REGION: 'x' } } }, 'InvalidParameterValueException', /reserved keys .* Reserved keys used in this request: AWS_REGION$/],
     ['a one-letter variable', { Environment: { Variables: { A: 'x' } } }, 'ValidationException', /Map keys must satisfy constraint/],
     ['variables over 4 KB', { Environment: { Variables: { BIG: 'x'.repeat(4100) } } }, 'InvalidParameterValueException', /exceeded the 4KB limit/],
-    ['layers', { Layers: ['arn:aws:lambda:us-east-1:000000000000:layer:l:1'] }, 'InvalidParameterValueException', /Layers is not emulated by the iasql local cloud/],
+    ['layers', { Layers: ['arn:aws:lambda:us-east-1:123456789012:layer:l:1'] }, 'InvalidParameterValueException', /Layers is not emulated by the iasql local cloud/],
     ['a VPC', { VpcConfig: { SubnetIds: ['subnet-1'], SecurityGroupIds: ['sg-1'] } }, 'InvalidParameterValueException', /VpcConfig is not emulated/],
     ['an image package', { PackageType: 'Image', Code: { ImageUri: 'x' } }, 'InvalidParameterValueException', /PackageType Image is not emulated/],
     ['51 tags', { Tags: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v'])) }, 'InvalidParameterValueException', /tag limit/],
@@ -212,7 +224,7 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
   });
 
   test('a role whose trust policy does not name Lambda cannot be used', async () => {
-    const { Role } = await iamClient(cloud).send(new CreateRoleCommand({ RoleName: 'for-ec2', AssumeRolePolicyDocument: trustPolicy('ec2.amazonaws.com') }));
+    const { Role } = await iamClient(cloud, account).send(new CreateRoleCommand({ RoleName: 'for-ec2', AssumeRolePolicyDocument: trustPolicy('ec2.amazonaws.com') }));
     const err = await failure(lambda.send(new CreateFunctionCommand(fn('ec2-role', { Role: Role!.Arn }))));
     expect(err).toBeInstanceOf(InvalidParameterValueException);
     expect(err.message).toBe('The role defined for the function cannot be assumed by Lambda.');
@@ -223,7 +235,7 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
     const cases: Array<[Promise<unknown>, string]> = [
       [lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'strict', Timeout: 1000 })), 'ValidationException'],
       [lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'strict', Runtime: 'go1.x' })), 'InvalidParameterValueException'],
-      [lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'strict', Role: 'arn:aws:iam::000000000000:role/nobody' })), 'InvalidParameterValueException'],
+      [lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'strict', Role: `arn:aws:iam::${account.accountId}:role/nobody` })), 'InvalidParameterValueException'],
       [lambda.send(new UpdateFunctionCodeCommand({ FunctionName: 'strict', ZipFile: Buffer.from('nope') })), 'InvalidParameterValueException'],
     ];
     for (const [call, type] of cases) expect((await failure(call)).name).toBe(type);
@@ -253,7 +265,7 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
     await lambda.send(new UntagResourceCommand({ Resource: FunctionArn, TagKeys: ['a'] }));
     expect((await lambda.send(new ListTagsCommand({ Resource: FunctionArn }))).Tags).toEqual({ b: '2' });
     expect((await lambda.send(new GetFunctionCommand({ FunctionName: 'tagged' }))).Tags).toEqual({ b: '2' });
-    const missing = await failure(lambda.send(new ListTagsCommand({ Resource: 'arn:aws:lambda:us-east-1:000000000000:function:nope' })));
+    const missing = await failure(lambda.send(new ListTagsCommand({ Resource: `arn:aws:lambda:us-east-1:${account.accountId}:function:nope` })));
     expect(missing).toBeInstanceOf(ResourceNotFoundException);
     const badArn = await failure(lambda.send(new TagResourceCommand({ Resource: 'tagged', Tags: { c: '3' } })));
     expect(badArn.name).toBe('ValidationException');
@@ -268,14 +280,23 @@ describe('Lambda control plane through @aws-sdk/client-lambda', () => {
 
 describe('the AWS CLI against the local cloud', () => {
   test('aws lambda list-functions and aws iam list-roles see what the SDK made', async () => {
-    const aws = awsCli(cloud.endpoint);
+    const aws = awsCli(cloud.endpoint, account);
     const functions = await aws('lambda', 'list-functions');
     expect(functions.Functions.map((f: { FunctionName: string }) => f.FunctionName)).toContain('hello');
     const hello = await aws('lambda', 'get-function', '--function-name', 'hello');
     expect(hello.Configuration.State).toBe('Active');
     const roles = await aws('iam', 'list-roles');
-    const sdkRoles = (await iamClient(cloud).send(new ListRolesCommand({}))).Roles!.map((r) => r.RoleName);
+    const sdkRoles = (await iamClient(cloud, account).send(new ListRolesCommand({}))).Roles!.map((r) => r.RoleName);
     expect(roles.Roles.map((r: { RoleName: string }) => r.RoleName)).toEqual(sdkRoles);
     expect(sdkRoles).toContain('lambda-exec');
+  });
+
+  test('signed by botocore: an ARN in the path, tag keys with spaces and slashes in the query', async () => {
+    const aws = awsCli(cloud.endpoint, account);
+    const { FunctionArn: arn } = await lambda.send(new CreateFunctionCommand(fn('cli-tagged')));
+    await aws('lambda', 'tag-resource', '--resource', arn!, '--tags', JSON.stringify({ 'cost center': 'a/b', keep: '1' }));
+    await aws('lambda', 'untag-resource', '--resource', arn!, '--tag-keys', 'cost center', 'team');
+    expect((await lambda.send(new ListTagsCommand({ Resource: arn }))).Tags).toEqual({ keep: '1' });
+    expect((await aws('lambda', 'get-function-configuration', '--function-name', arn!)).FunctionArn).toBe(arn);
   });
 });

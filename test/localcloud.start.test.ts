@@ -7,7 +7,7 @@ import { CreateFunctionCommand, InvokeCommand } from '@aws-sdk/client-lambda';
 import { execCli, spawnStart } from './support/cli';
 import { dropDatabasesAndOwners, serverUrl, TEST_TOKEN, uniq, withClient } from './support/engine';
 import { freePort } from './support/free-port';
-import { alive, eventually, lambdaClient, lambdaRole, zip } from './support/localcloud';
+import { alive, eventually, lambdaClient, lambdaRole, seedAccount, zip } from './support/localcloud';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -47,11 +47,13 @@ afterAll(async () => {
 describe('iasql start with the local cloud', () => {
   test('prints the local cloud line; the endpoint answers ListTables; data under IASQL_HOME/localcloud; Ctrl-C stops it', async () => {
     const port = await freePort();
+    // The engine's local cloud runs in the child process: its account is written before it starts.
+    const account = seedAccount(path.join(home, 'localcloud'), 'start-test');
     const started = await spawnStart(await engineEnv({ IASQL_LOCAL_CLOUD: 'true', IASQL_LOCAL_CLOUD_PORT: String(port) }));
     const endpoint = `http://127.0.0.1:${port}`;
-    const ddb = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
+    const ddb = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: account.accessKeyId, secretAccessKey: account.secretAccessKey } });
     try {
-      expect(started.stdout()).toContain(`\nLocal cloud   ${endpoint}  (DynamoDB, Lambda, IAM; any access key works)\n`);
+      expect(started.stdout()).toContain(`\nLocal cloud   ${endpoint}  (DynamoDB, Lambda, IAM; an account per database, signed requests only)\n`);
       // Tests run as root: handlers are sandboxed whatever IASQL_LOCAL_CLOUD_INVOKE says.
       expect(started.stdout()).toContain('\n              Lambda handlers run sandboxed as per-account users\n');
       expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual([]);
@@ -64,7 +66,7 @@ describe('iasql start with the local cloud', () => {
         }),
       );
       expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual(['started']);
-      expect(fs.existsSync(path.join(home, 'localcloud', 'dynamodb', 'us-east-1', 'CURRENT'))).toBe(true);
+      expect(fs.existsSync(path.join(home, 'localcloud', 'dynamodb', account.accountId, 'us-east-1', 'CURRENT'))).toBe(true);
     } finally {
       ddb.destroy();
       started.child.kill('SIGINT');
@@ -75,12 +77,15 @@ describe('iasql start with the local cloud', () => {
 
   test.each(['SIGINT', 'SIGKILL'] as const)('warm Lambda instances end with the engine (%s)', async (signal) => {
     const port = await freePort();
-    const started = await spawnStart(await engineEnv({ IASQL_LOCAL_CLOUD: 'memory', IASQL_LOCAL_CLOUD_PORT: String(port) }));
+    // On disk (IASQL_LOCAL_CLOUD=true), in a home of its own: so that its account can be written first.
+    const own = path.join(home, `instances-${signal}`);
+    const account = seedAccount(path.join(own, 'localcloud'), 'instances-test');
+    const started = await spawnStart(await engineEnv({ IASQL_HOME: own, IASQL_LOCAL_CLOUD: 'true', IASQL_LOCAL_CLOUD_PORT: String(port) }));
     let pid: number;
     try {
-      const cloud = { endpoint: `http://127.0.0.1:${port}`, stop: async () => {} };
-      const lambda = lambdaClient(cloud);
-      const role = await lambdaRole(cloud);
+      const cloud = { endpoint: `http://127.0.0.1:${port}` };
+      const lambda = lambdaClient(cloud, account);
+      const role = await lambdaRole(cloud, account);
       await lambda.send(
         new CreateFunctionCommand({
           FunctionName: 'pid',

@@ -11,7 +11,8 @@ import { accountUser, invokeIsolation, isolationBanner, notRunnableByOthers, rem
 import type { FunctionConfig } from '../src/localcloud/lambda-store';
 import { LambdaError } from '../src/localcloud/lambda-validate';
 import { createLogger } from '../src/logger';
-import { alive, eventually, lambdaChildren, lambdaClient, lambdaRole, zip } from './support/localcloud';
+import { alive, eventually, lambdaChildren, lambdaClient, lambdaRole, newAccount, zip } from './support/localcloud';
+import type { LocalAccount } from '../src/localcloud';
 
 // Every tenant is hostile: these handlers try to reach what the engine keeps from them. The test
 // machine and CI run as root, where the local cloud runs each account's handlers as its own
@@ -75,6 +76,7 @@ describeAsRoot('through the SDK: a handler of the local cloud cannot reach the e
   let home: string;
   let cloud: LocalCloud;
   let lambda: LambdaClient;
+  let account: LocalAccount;
 
   beforeAll(async () => {
     // IASQL_HOME as the engine makes it: 0711, secrets 0600 inside, Postgres's data 0700, the
@@ -86,8 +88,9 @@ describeAsRoot('through the SDK: a handler of the local cloud cannot reach the e
     fs.mkdirSync(path.join(home, 'pg'), { mode: 0o700 });
     fs.writeFileSync(path.join(home, 'pg', 'PG_VERSION'), '17\n', { mode: 0o600 });
     cloud = await startLocalCloud({ port: 0, logger, dataDir: path.join(home, 'localcloud') });
-    lambda = lambdaClient(cloud);
-    const role = await lambdaRole(cloud);
+    account = await newAccount(cloud);
+    lambda = lambdaClient(cloud, account);
+    const role = await lambdaRole(cloud, account);
     const deploy = (name: string, source: string, extra: Partial<CreateFunctionCommandInput> = {}) =>
       lambda.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs20.x', Role: role, Handler: 'index.handler', Code: { ZipFile: zip({ 'index.js': source }) }, ...extra }));
     await deploy('prober', PROBER, { Environment: { Variables: { OWN_VARIABLE: 'mine' } } });
@@ -125,7 +128,7 @@ describeAsRoot('through the SDK: a handler of the local cloud cannot reach the e
     const p = await probe({});
     expect(p.uid).not.toBe(0);
     expect(p.gid).not.toBe(0);
-    expect(p.uid).toBe(accountUser('000000000000').uid);
+    expect(p.uid).toBe(accountUser(account.accountId).uid);
     expect(p.status.map((line) => line.trimEnd())).toEqual([
       `Uid:\t${p.uid}\t${p.uid}\t${p.uid}\t${p.uid}`,
       `Gid:\t${p.gid}\t${p.gid}\t${p.gid}\t${p.gid}`,
@@ -137,7 +140,7 @@ describeAsRoot('through the SDK: a handler of the local cloud cannot reach the e
   });
 
   test("it cannot read IASQL_HOME: the admin token, Postgres's password and data, the local cloud's data", async () => {
-    const lambdaData = path.join(home, 'localcloud', 'lambda', 'us-east-1');
+    const lambdaData = path.join(home, 'localcloud', 'lambda', account.accountId, 'us-east-1');
     const secrets = [tokenFile(home), path.join(home, 'pg-password'), path.join(home, 'pg', 'PG_VERSION'), path.join(lambdaData, 'other.json'), path.join(lambdaData, 'other.zip')];
     const dirs = [home, path.join(home, 'pg'), path.join(home, 'localcloud'), lambdaData];
     // Control: they exist, and the engine reads them (other.json holds the other function's variable).

@@ -38,7 +38,7 @@ export const Version = z.object({
 
 export const Database = z.object({
   name: z.string(),
-  user: z.string().describe('The login role that owns the database'),
+  user: z.string().describe("The tenant's login role (the database itself belongs to an engine role of that database)"),
   status: z.enum(['creating', 'ready', 'dropping']),
   engineVersion: z.string(),
   createdAt: dateTime,
@@ -49,6 +49,14 @@ export const CreatedDatabase = z.object({
   user: z.string(),
   password: z.string().describe('Shown once: it is not stored and cannot be read again'),
   connectionString: z.string().meta({ example: 'postgres://iasql_0a1b2c3d4e5f:...@127.0.0.1:5433/shop' }),
+  localCloud: z
+    .object({
+      accountId: z.string().meta({ example: '482913377120' }),
+      accessKeyId: z.string().meta({ example: 'AKIA7Q2M4X9LB3ZK0PWD' }),
+      secretAccessKey: z.string().describe('Shown once here; the engine keeps it for the database'),
+    })
+    .optional()
+    .describe("The database's own local-cloud account, for the AWS SDK or CLI; only when the engine runs the local cloud"),
 });
 
 const RpcType = z.enum(RPC_TYPES);

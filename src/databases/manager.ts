@@ -186,7 +186,7 @@ export class DatabaseManager {
       user,
       password,
       connectionString: `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/${name}`,
-      ...(cloud ? { localCloud: cloud } : {}),
+      ...(cloud ? { localCloud: { accountId: cloud.accountId, accessKeyId: cloud.accessKeyId, secretAccessKey: cloud.secretAccessKey } } : {}),
     };
   }
 

@@ -1,121 +1,151 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from '../logger';
-import type { CredentialScope } from './credential-scope';
-import { sendAwsError, type LocalService } from './service';
+import { BoundedPool } from './bounded-pool';
+import { startDynalite, type Dynalite } from './dynalite';
+import { scratchDir } from './files';
+import { sendAwsError, type AuthenticatedRequest, type LocalService } from './service';
 
-/** The account in every ARN the local cloud hands out (as LocalStack does). */
-export const LOCAL_ACCOUNT_ID = '000000000000';
-
-interface DynaliteOptions {
-  /** LevelDB directory; unset: in memory. */
-  path?: string;
-  createTableMs?: number;
-  deleteTableMs?: number;
-  updateTableMs?: number;
-}
-// dynalite ships no TypeScript declarations; this is the one function used. Loaded with the first
-// region that gets a request (~100 ms), not when the engine starts.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const dynalite = (options: DynaliteOptions): http.Server => (require('dynalite') as (o: DynaliteOptions) => http.Server)(options);
-
-interface RegionalDynalite {
-  server: http.Server;
-  port: number;
-}
+/** dynalites open at once by default: each holds a listening socket and a LevelDB's files. */
+export const DEFAULT_MAX_OPEN_DYNAMODB = 32;
+/**
+ * dynalite answers CreateTable, UpdateTable and DeleteTable first and writes the table's new
+ * state on a timer right after (createTableMs 0), so a client quick enough saw CREATING, and an
+ * instance closed in between kept it for good. Their answers are held back until the table is
+ * ACTIVE (or gone): what the answer says is unchanged (CREATING, as in AWS), the next request
+ * sees the settled table, and the instance is idle only once nothing is left to write.
+ */
+const SETTLES: Record<string, 'ACTIVE' | 'GONE'> = {
+  'DynamoDB_20120810.CreateTable': 'ACTIVE',
+  'DynamoDB_20120810.UpdateTable': 'ACTIVE',
+  'DynamoDB_20120810.DeleteTable': 'GONE',
+};
+/** How long an answer waits for its table to settle (it takes a few milliseconds). */
+const SETTLE_TIMEOUT_MS = 2000;
 
 /**
- * DynamoDB: one dynalite per region. dynalite keeps a single table namespace whatever the region
- * a request is signed for (a table made in us-east-1 would show up in us-west-2, and the same name
- * could not exist in both), while real DynamoDB tables are regional. So each region gets its own
- * dynalite, started on the region's first request, listening on an ephemeral 127.0.0.1 port, with
- * its own LevelDB directory `<dataDir>/<region>` (or in memory); requests are forwarded to it.
+ * DynamoDB: one dynalite per account and region, each with its own LevelDB directory
+ * `<dataDir>/<accountId>/<region>`. dynalite keeps a single table namespace whatever a request
+ * is signed for, while DynamoDB tables belong to an account and a region; so each pair gets its
+ * own dynalite, and an account can only ever reach its own. Requests are forwarded to it over
+ * 127.0.0.1. At most `maxOpen` are open at once: the least recently used idle one is closed and
+ * reopened from its directory on demand. Without a data directory the LevelDBs live in a
+ * temporary directory removed on stop (an in-memory store could not be closed and reopened).
  * Tables change state at once (no CREATING/DELETING/UPDATING delay).
  */
 export class LocalDynamoDb implements LocalService {
-  private readonly regions = new Map<string, Promise<RegionalDynalite>>();
-  private readonly agent = new http.Agent({ keepAlive: true });
-  private stopped = false;
+  private readonly pool: BoundedPool<Dynalite>;
+  /** Accounts being removed or gone: nothing of theirs is opened again. */
+  private readonly removed = new Set<string>();
+  private scratch: string | undefined;
 
   constructor(
     private readonly dataDir: string | undefined,
     private readonly logger: Logger,
-  ) {}
-
-  handle(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, scope: CredentialScope): void {
-    this.region(scope.region).then(
-      ({ port }) => {
-        // The body was read whole before this point: dynalite always gets a complete request,
-        // even when the client goes away (an aborted request would throw inside dynalite).
-        const headers = { ...req.headers, 'content-length': String(body.length) };
-        delete headers['transfer-encoding'];
-        const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers, agent: this.agent }, (answer) => {
-          res.writeHead(answer.statusCode ?? 500, answer.headers);
-          answer.pipe(res);
-        });
-        upstream.on('error', (err) => sendAwsError(req, res, 500, 'InternalServerError', `local DynamoDB (${scope.region}) failed: ${err.message}`));
-        upstream.end(body);
-      },
-      (err: Error) => sendAwsError(req, res, 500, 'InternalServerError', `cannot start local DynamoDB for ${scope.region}: ${err.message}`),
-    );
+    maxOpen = DEFAULT_MAX_OPEN_DYNAMODB,
+  ) {
+    this.pool = new BoundedPool<Dynalite>(maxOpen, (key) => this.open(key), (dynalite) => dynalite.close());
   }
 
-  private region(name: string): Promise<RegionalDynalite> {
-    let started = this.regions.get(name);
-    if (!started) {
-      started = this.start(name);
-      this.regions.set(name, started);
-      started.catch(() => this.regions.delete(name));
-    }
-    return started;
-  }
-
-  private async start(region: string): Promise<RegionalDynalite> {
-    if (this.stopped) throw new Error('the local cloud is stopping');
-    const dir = this.dataDir && path.join(this.dataDir, region);
-    if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // dynalite writes ARNs with the region and account it finds in the environment when its store
-    // is created (synchronously, inside this call); give it this region's.
-    const server = withEnv({ AWS_REGION: region, AWS_ACCOUNT_ID: LOCAL_ACCOUNT_ID }, () =>
-      dynalite({ path: dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }),
-    );
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+  handle(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, { account, region }: AuthenticatedRequest): void {
+    this.pool.use(`${account.accountId}/${region}`, (dynalite) => this.forward(req, body, res, dynalite)).catch((err: Error) => {
+      this.logger.error({ err: err.message, accountId: account.accountId, region }, 'local DynamoDB request failed');
+      sendAwsError(req, res, 500, 'InternalServerError', `local DynamoDB (${region}) failed: ${err.message}`);
     });
-    const { port } = server.address() as AddressInfo;
-    this.logger.debug({ region, port, dir: dir ?? 'memory' }, 'local DynamoDB region started');
-    return { server, port };
+  }
+
+  /**
+   * Passes the request to `dynalite` and its answer back; settles once the exchange is over, so
+   * the dynalite is not closed under it. The body was read whole before this point:
+   * dynalite always gets a complete request, even when the client goes away (an aborted request
+   * would throw inside dynalite).
+   */
+  private async forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, dynalite: Dynalite): Promise<void> {
+    const settles = SETTLES[String(req.headers['x-amz-target'])];
+    if (!settles) return this.pipe(req, body, res, dynalite);
+    const answer = await this.call(dynalite, req, body);
+    if (answer.status === 200) await this.settled(dynalite, req, tableName(body), settles);
+    res.writeHead(answer.status, answer.headers);
+    res.end(answer.body);
+  }
+
+  private pipe(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, { port, agent }: Dynalite): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: forwardedHeaders(req, body), agent }, (answer) => {
+        res.writeHead(answer.statusCode ?? 500, answer.headers);
+        answer.pipe(res);
+        // A client that went away stops reading: drain the answer anyway so the exchange ends.
+        res.on('close', () => answer.resume());
+        answer.on('close', resolve);
+      });
+      upstream.on('error', reject);
+      upstream.end(body);
+    });
+  }
+
+  /** One request to `dynalite`, its answer read whole. `target` replaces the request's operation. */
+  private call({ port, agent }: Dynalite, req: http.IncomingMessage, body: Buffer, target?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+    const headers = forwardedHeaders(req, body);
+    if (target) headers['x-amz-target'] = target;
+    return new Promise((resolve, reject) => {
+      // The request's own path: a presigned request keeps its query (dynalite wants some signature there).
+      const upstream = http.request({ host: '127.0.0.1', port, method: 'POST', path: req.url, headers, agent }, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => resolve({ status: answer.statusCode ?? 500, headers: answer.headers, body: Buffer.concat(chunks) }));
+        answer.on('error', reject);
+      });
+      upstream.on('error', reject);
+      upstream.end(body);
+    });
+  }
+
+  /** Waits until dynalite has written the table's new state (see SETTLES). */
+  private async settled(dynalite: Dynalite, req: http.IncomingMessage, table: string | undefined, state: 'ACTIVE' | 'GONE'): Promise<void> {
+    if (!table) return;
+    const describe = Buffer.from(JSON.stringify({ TableName: table }));
+    for (const deadline = Date.now() + SETTLE_TIMEOUT_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, 1))) {
+      const { status, body } = await this.call(dynalite, req, describe, 'DynamoDB_20120810.DescribeTable');
+      if (state === 'GONE' ? status === 400 && body.includes('ResourceNotFoundException') : status === 200 && JSON.parse(body.toString()).Table?.TableStatus === 'ACTIVE') return;
+    }
+    this.logger.warn({ table }, `local DynamoDB table did not become ${state} within ${SETTLE_TIMEOUT_MS} ms`);
+  }
+
+  private open(key: string): Promise<Dynalite> {
+    const [accountId, region] = key.split('/');
+    if (this.removed.has(accountId)) return Promise.reject(new Error(`account ${accountId} was removed`));
+    return startDynalite(path.join(this.root(), accountId, region), accountId, region, this.logger);
+  }
+
+  private root(): string {
+    return this.dataDir ?? (this.scratch ??= scratchDir('iasql-dynamodb-'));
+  }
+
+  async removeAccount(accountId: string): Promise<void> {
+    this.removed.add(accountId);
+    await this.pool.drop((key) => key.startsWith(`${accountId}/`));
+    if (this.dataDir || this.scratch) fs.rmSync(path.join(this.root(), accountId), { recursive: true, force: true });
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.agent.destroy();
-    const started = await Promise.allSettled(this.regions.values());
-    this.regions.clear();
-    const closed = await Promise.allSettled(
-      started.flatMap((r) => (r.status === 'fulfilled' ? [r.value.server] : [])).map((server) => {
-        server.closeAllConnections();
-        // dynalite's close also closes its LevelDB (releasing the directory's lock).
-        return new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-      }),
-    );
-    const failed = closed.find((c) => c.status === 'rejected');
-    if (failed) throw new Error(`local DynamoDB did not stop cleanly: ${(failed.reason as Error).message}`, { cause: failed.reason });
+    await this.pool.stop();
+    if (this.scratch) fs.rmSync(this.scratch, { recursive: true, force: true });
   }
 }
 
-function withEnv<T>(vars: Record<string, string>, fn: () => T): T {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
+/** The request's headers for dynalite, with the length of the body as read (never chunked). */
+function forwardedHeaders(req: http.IncomingMessage, body: Buffer): http.OutgoingHttpHeaders {
+  const headers: http.OutgoingHttpHeaders = { ...req.headers, 'content-length': String(body.length) };
+  delete headers['transfer-encoding'];
+  return headers;
+}
+
+function tableName(body: Buffer): string | undefined {
   try {
-    return fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    const name = (JSON.parse(body.toString('utf8')) as { TableName?: unknown }).TableName;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /**
@@ -19,5 +20,28 @@ export function readJsonFile<T>(file: string): T | undefined {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * A new directory under the system's temporary directory for data that must not outlive this
+ * process (`<prefix><pid>-XXXXXX`); the caller removes it on stop. Directories of the same prefix
+ * left by processes that are gone (a `kill -9`) are removed first.
+ */
+export function scratchDir(prefix: string): string {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(new RegExp(`^${prefix}(\\d+)-`).exec(entry)?.[1]);
+    if (!pid || pid === process.pid || processExists(pid)) continue;
+    fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+  }
+  return fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}${process.pid}-`));
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,11 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as path from 'node:path';
 import type { Logger } from '../logger';
 import { readJsonFile, writeFileAtomic } from './files';
 import { checkTrustPolicy, PolicyError, trustsLambda } from './iam-policy';
-import { LOCAL_ACCOUNT_ID } from './dynamodb';
-import type { LocalService } from './service';
+import type { AuthenticatedRequest, LocalService } from './service';
 import { queryError, queryResponse, type XmlValue } from './xml';
 
 const NAMESPACE = 'https://iam.amazonaws.com/doc/2010-05-08/';
@@ -58,32 +58,37 @@ type Action = (typeof EMULATED)[number];
 
 /**
  * IAM roles over the query protocol (form-encoded POST with `Action=...`, XML answers). IAM is
- * global: one set of roles whatever region a request is signed for. Roles live in memory, and in
- * `<dataDir>/roles.json` when there is a data directory. Managed policies are only attached by ARN:
+ * global: one set of roles per account whatever region a request is signed for. Roles live in
+ * memory, and in `<dataDir>/<accountId>/roles.json` when there is a data directory. Managed
+ * policies are only attached by ARN:
  * any AWS managed policy ARN (`arn:aws:iam::aws:policy/...`) is accepted without checking that AWS
  * has such a policy; customer managed policies cannot be created, so their ARNs are not found.
  */
 export class LocalIam implements LocalService {
-  /** By lower-case name: IAM role names are unique regardless of case. */
-  private readonly roles = new Map<string, StoredRole>();
-  private readonly file: string | undefined;
+  /** Per account, by lower-case name: IAM role names are unique regardless of case. */
+  private readonly accounts = new Map<string, Map<string, StoredRole>>();
 
   constructor(
-    dataDir: string | undefined,
+    private readonly dataDir: string | undefined,
     private readonly logger: Logger,
   ) {
-    this.file = dataDir && path.join(dataDir, 'roles.json');
-    for (const role of (this.file && readJsonFile<StoredRole[]>(this.file)) || []) this.roles.set(role.RoleName.toLowerCase(), role);
+    if (!dataDir || !fs.existsSync(dataDir)) return;
+    for (const accountId of fs.readdirSync(dataDir).filter((d) => /^\d{12}$/.test(d))) {
+      for (const role of readJsonFile<StoredRole[]>(path.join(dataDir, accountId, 'roles.json')) ?? []) this.roles(accountId).set(role.RoleName.toLowerCase(), role);
+    }
   }
 
-  /** Whether Lambda may assume the role with this ARN: it exists here and its trust policy names Lambda. */
-  lambdaCanAssume(roleArn: string): boolean {
+  /**
+   * Whether Lambda may assume the role with this ARN for a function of `accountId`: a role of
+   * that same account that exists and whose trust policy names Lambda.
+   */
+  lambdaCanAssume(accountId: string, roleArn: string): boolean {
     const m = /^arn:aws:iam::(\d{12}):role\/(?:.*\/)?([\w+=,.@-]+)$/.exec(roleArn);
-    const role = m && m[1] === LOCAL_ACCOUNT_ID ? this.roles.get(m[2].toLowerCase()) : undefined;
+    const role = m && m[1] === accountId ? this.accounts.get(accountId)?.get(m[2].toLowerCase()) : undefined;
     return !!role && role.Arn === roleArn && trustsLambda(role.AssumeRolePolicyDocument);
   }
 
-  handle(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
+  handle(req: IncomingMessage, body: Buffer, res: ServerResponse, { account }: AuthenticatedRequest): void {
     const requestId = randomUUID();
     const params = new URLSearchParams(body.toString('utf8'));
     for (const [k, v] of new URL(req.url ?? '/', 'http://local').searchParams) if (!params.has(k)) params.set(k, v);
@@ -100,7 +105,7 @@ export class LocalIam implements LocalService {
             : 'Missing Action',
         );
       }
-      xml = queryResponse(NAMESPACE, action, this.run(action as Action, params), requestId);
+      xml = queryResponse(NAMESPACE, action, this.run(account.accountId, action as Action, params), requestId);
     } catch (err) {
       if (!(err instanceof IamError)) this.logger.error({ err: (err as Error).message, action }, 'local IAM failed');
       const e = err instanceof IamError ? err : new IamError('ServiceFailure', 500, `the local cloud's IAM failed: ${(err as Error).message}`);
@@ -111,7 +116,14 @@ export class LocalIam implements LocalService {
     res.end(xml);
   }
 
-  private run(action: Action, p: URLSearchParams): Record<string, XmlValue> | undefined {
+  private run(accountId: string, action: Action, p: URLSearchParams): Record<string, XmlValue> | undefined {
+    const roles = this.roles(accountId);
+    const find = (name: string) => {
+      const role = roles.get(name.toLowerCase());
+      if (!role) throw new IamError('NoSuchEntity', 404, `The role with name ${name} cannot be found.`);
+      return role;
+    };
+    const save = () => this.save(accountId);
     switch (action) {
       case 'CreateRole': {
         const RoleName = roleName(p);
@@ -120,12 +132,12 @@ export class LocalIam implements LocalService {
         const Description = description(p);
         const MaxSessionDuration = maxSessionDuration(p) ?? 3600;
         const Tags = tags(p);
-        if (this.roles.has(RoleName.toLowerCase())) throw new IamError('EntityAlreadyExists', 409, `Role with name ${RoleName} already exists.`);
+        if (roles.has(RoleName.toLowerCase())) throw new IamError('EntityAlreadyExists', 409, `Role with name ${RoleName} already exists.`);
         const role: StoredRole = {
           Path,
           RoleName,
           RoleId: `AROA${base32(17)}`,
-          Arn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role${Path}${RoleName}`,
+          Arn: `arn:aws:iam::${accountId}:role${Path}${RoleName}`,
           CreateDate: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
           AssumeRolePolicyDocument,
           Description,
@@ -133,43 +145,43 @@ export class LocalIam implements LocalService {
           Tags,
           AttachedPolicyArns: [],
         };
-        this.roles.set(RoleName.toLowerCase(), role);
-        this.save();
+        roles.set(RoleName.toLowerCase(), role);
+        save();
         this.logger.debug({ role: role.Arn }, 'local IAM role created');
         return { Role: roleXml(role) };
       }
       case 'GetRole':
-        return { Role: roleXml(this.role(roleName(p))) };
+        return { Role: roleXml(find(roleName(p))) };
       case 'ListRoles': {
         const prefix = optional(p, 'PathPrefix', 'pathPrefix', /^\/[\u0021-\u007F]*$/, 512) ?? '/';
-        const roles = [...this.roles.values()].filter((r) => r.Path.startsWith(prefix)).sort((a, b) => a.RoleName.localeCompare(b.RoleName));
+        const listed = [...roles.values()].filter((r) => r.Path.startsWith(prefix)).sort((a, b) => a.RoleName.localeCompare(b.RoleName));
         // ListRoles leaves out Tags, PermissionsBoundary and RoleLastUsed, as AWS does.
-        return page(p, roles, (r) => r.RoleName, 'Roles', (r) => ({ ...roleXml(r), Tags: undefined }));
+        return page(p, listed, (r) => r.RoleName, 'Roles', (r) => ({ ...roleXml(r), Tags: undefined }));
       }
       case 'DeleteRole': {
-        const role = this.role(roleName(p));
+        const role = find(roleName(p));
         if (role.AttachedPolicyArns.length > 0) throw new IamError('DeleteConflict', 409, 'Cannot delete entity, must detach all policies first.');
-        this.roles.delete(role.RoleName.toLowerCase());
-        this.save();
+        roles.delete(role.RoleName.toLowerCase());
+        save();
         return undefined;
       }
       case 'UpdateRole': {
-        const role = this.role(roleName(p));
+        const role = find(roleName(p));
         const Description = description(p);
         const MaxSessionDuration = maxSessionDuration(p);
         if (Description !== undefined) role.Description = Description;
         if (MaxSessionDuration !== undefined) role.MaxSessionDuration = MaxSessionDuration;
-        this.save();
+        save();
         return {};
       }
       case 'UpdateAssumeRolePolicy': {
-        const role = this.role(roleName(p));
+        const role = find(roleName(p));
         role.AssumeRolePolicyDocument = trustPolicy(p, 'PolicyDocument');
-        this.save();
+        save();
         return undefined;
       }
       case 'AttachRolePolicy': {
-        const role = this.role(roleName(p));
+        const role = find(roleName(p));
         const arn = policyArn(p);
         if (!arn.startsWith('arn:aws:iam::aws:policy/')) throw new IamError('NoSuchEntity', 404, `Policy ${arn} does not exist or is not attachable.`);
         if (!role.AttachedPolicyArns.includes(arn)) {
@@ -177,20 +189,20 @@ export class LocalIam implements LocalService {
             throw new IamError('LimitExceeded', 409, `Cannot exceed quota for PoliciesPerRole: ${POLICIES_PER_ROLE}`);
           }
           role.AttachedPolicyArns.push(arn);
-          this.save();
+          save();
         }
         return undefined;
       }
       case 'DetachRolePolicy': {
-        const role = this.role(roleName(p));
+        const role = find(roleName(p));
         const arn = policyArn(p);
         if (!role.AttachedPolicyArns.includes(arn)) throw new IamError('NoSuchEntity', 404, `Policy ${arn} was not found.`);
         role.AttachedPolicyArns = role.AttachedPolicyArns.filter((a) => a !== arn);
-        this.save();
+        save();
         return undefined;
       }
       case 'ListAttachedRolePolicies': {
-        const role = this.role(roleName(p));
+        const role = find(roleName(p));
         const prefix = optional(p, 'PathPrefix', 'pathPrefix', /^\/[\u0021-\u007F]*$/, 512) ?? '/';
         const attached = role.AttachedPolicyArns.filter((arn) => arn.slice('arn:aws:iam::aws:policy'.length).startsWith(prefix));
         return page(p, attached, (arn) => arn, 'AttachedPolicies', (arn) => ({ PolicyName: arn.slice(arn.lastIndexOf('/') + 1), PolicyArn: arn }));
@@ -198,14 +210,20 @@ export class LocalIam implements LocalService {
     }
   }
 
-  private role(name: string): StoredRole {
-    const role = this.roles.get(name.toLowerCase());
-    if (!role) throw new IamError('NoSuchEntity', 404, `The role with name ${name} cannot be found.`);
-    return role;
+  private roles(accountId: string): Map<string, StoredRole> {
+    let roles = this.accounts.get(accountId);
+    if (!roles) this.accounts.set(accountId, (roles = new Map()));
+    return roles;
   }
 
-  private save(): void {
-    if (this.file) writeFileAtomic(this.file, JSON.stringify([...this.roles.values()], null, 1));
+  private save(accountId: string): void {
+    if (!this.dataDir) return;
+    writeFileAtomic(path.join(this.dataDir, accountId, 'roles.json'), JSON.stringify([...this.roles(accountId).values()], null, 1));
+  }
+
+  async removeAccount(accountId: string): Promise<void> {
+    this.accounts.delete(accountId);
+    if (this.dataDir) fs.rmSync(path.join(this.dataDir, accountId), { recursive: true, force: true });
   }
 
   async stop(): Promise<void> {}

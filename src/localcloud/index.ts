@@ -1,2 +1,3 @@
 export { startLocalCloud, type LocalCloud, type LocalCloudOptions } from './server';
-export { LOCAL_ACCOUNT_ID } from './dynamodb';
+export type { LocalAccount, LocalAccounts } from './accounts';
+export { AWS_REGIONS } from './regions';

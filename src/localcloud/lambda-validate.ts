@@ -1,4 +1,4 @@
-import { LOCAL_ACCOUNT_ID } from './dynamodb';
+import type { FunctionHome } from './lambda-store';
 
 /**
  * Input checks of the Lambda API, with the error types and messages AWS answers, so that code
@@ -74,15 +74,16 @@ export interface FunctionRef {
 /**
  * A function name as the API takes it: `my-function`, `123456789012:function:my-function` or the
  * full ARN, each optionally with `:qualifier`. The region and account in an ARN must be the
- * request's (a function in another region is not reachable, as in AWS).
+ * request's (a function in another region is not reachable, as in AWS; one of another account is
+ * not found, whether or not it exists).
  */
-export function parseFunctionRef(raw: string, region: string, member = 'functionName'): FunctionRef {
+export function parseFunctionRef(raw: string, { accountId, region }: FunctionHome, member = 'functionName'): FunctionRef {
   if (raw.length > 140) throw validation(raw, member, 'have length less than or equal to 140');
   const groups = FUNCTION_REF.exec(raw)?.groups;
   if (!groups) throw validation(raw, member, `satisfy regular expression pattern: ${FUNCTION_REF_PATTERN}`);
   const { region: arnRegion, account, name, qualifier } = groups;
   if (arnRegion && arnRegion !== region) throw notFound(`Functions from '${arnRegion}' are not reachable in this region ('${region}')`);
-  if (account && account !== LOCAL_ACCOUNT_ID) throw notFound(`Function not found: ${raw}`);
+  if (account && account !== accountId) throw notFound(`Function not found: ${raw}`);
   if (name.length > 64) throw validation(name, member, 'have length less than or equal to 64');
   return { name, qualifier };
 }

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logger';
-import type { CredentialScope } from './credential-scope';
-import { LOCAL_ACCOUNT_ID } from './dynamodb';
+import type { LocalAccount } from './accounts';
 import type { LocalIam } from './iam';
 import { checkZip, codeSha256, MAX_CODE_REQUEST_BYTES } from './lambda-code';
-import { LambdaRuntime } from './lambda-runtime';
-import { FunctionStore, type FunctionConfig, type StoredFunction } from './lambda-store';
+import { LambdaRuntime, type RuntimeOptions } from './lambda-runtime';
+import { invokeRefused } from './lambda-sandbox';
+import { FunctionStore, type FunctionConfig, type FunctionHome, type StoredFunction } from './lambda-store';
 import * as check from './lambda-validate';
 import { invalidParameter, LambdaError, notFound, validation } from './lambda-validate';
-import type { LocalService } from './service';
+import type { AuthenticatedRequest, LocalService } from './service';
+import { presignUrl } from './sigv4';
 
 /** Invoke's payload quotas: 6 MB synchronous (request and response), 1 MB asynchronous. */
 const SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
@@ -26,16 +27,21 @@ interface Answer {
 const FUNCTIONS = /^\/2015-03-31\/functions\/?$/;
 const FUNCTION = /^\/2015-03-31\/functions\/([^/]+)(?:\/(configuration|code|invocations))?\/?$/;
 const TAGS = /^\/2017-03-31\/tags\/(.+)$/;
-/** Where GetFunction's Code.Location points: the zip, while it is the function's current code. */
+/**
+ * Where GetFunction's Code.Location points: the zip, while it is the function's current code. The
+ * link is presigned with the account's key (valid 10 minutes, as AWS's are), so it is an ordinary
+ * signed request of that account.
+ */
 const CODE_LINK = /^\/_localcloud\/lambda-code\/([a-zA-Z0-9-_]+)\/([0-9a-f]{64})\.zip$/;
 
 /**
  * The Lambda API (REST-JSON, the paths of @aws-sdk/client-lambda): CreateFunction, GetFunction,
  * GetFunctionConfiguration, ListFunctions, UpdateFunctionConfiguration, UpdateFunctionCode,
- * DeleteFunction, Invoke, TagResource, UntagResource, ListTags. Functions are regional, in account
- * 000000000000, and only $LATEST exists (no versions or aliases). Functions read as Active with
- * their last update Successful; the answers of CreateFunction and the updates say Pending /
- * InProgress, as AWS's do, so code that skips the SDK waiters is not hidden here.
+ * DeleteFunction, Invoke, TagResource, UntagResource, ListTags. Functions belong to the account
+ * that signed the request and to its region, and only $LATEST exists (no versions or aliases).
+ * Functions read as Active with their last update Successful; the answers of CreateFunction and
+ * the updates say Pending / InProgress, as AWS's do, so code that skips the SDK waiters is not
+ * hidden here.
  */
 export class LocalLambda implements LocalService {
   readonly maxBodyBytes = MAX_CODE_REQUEST_BYTES;
@@ -47,9 +53,10 @@ export class LocalLambda implements LocalService {
     dataDir: string | undefined,
     private readonly iam: LocalIam,
     private readonly logger: Logger,
+    runtime: RuntimeOptions = {},
   ) {
     this.store = new FunctionStore(dataDir);
-    this.runtime = new LambdaRuntime(logger, () => this.endpoint);
+    this.runtime = new LambdaRuntime(logger, () => this.endpoint, runtime);
   }
 
   listening(endpoint: string): void {
@@ -63,9 +70,9 @@ export class LocalLambda implements LocalService {
     send(res, randomUUID(), { status: 413, ...errorBody(invoke ? 'RequestTooLargeException' : 'RequestEntityTooLargeException', `Request must be smaller than ${limit} bytes for the ${operation} operation`) });
   }
 
-  handle(req: IncomingMessage, body: Buffer, res: ServerResponse, scope: CredentialScope): void {
+  handle(req: IncomingMessage, body: Buffer, res: ServerResponse, { account, region }: AuthenticatedRequest): void {
     const requestId = randomUUID();
-    this.route(req, body, scope.region, requestId).then(
+    this.route(req, body, account, { accountId: account.accountId, region }, requestId).then(
       (answer) => send(res, requestId, answer),
       (err: Error) => {
         if (!(err instanceof LambdaError)) this.logger.error({ err: err.message, url: req.url }, 'local Lambda failed');
@@ -75,44 +82,44 @@ export class LocalLambda implements LocalService {
     );
   }
 
-  private async route(req: IncomingMessage, body: Buffer, region: string, requestId: string): Promise<Answer> {
+  private async route(req: IncomingMessage, body: Buffer, account: LocalAccount, home: FunctionHome, requestId: string): Promise<Answer> {
     const url = new URL(req.url ?? '/', 'http://local');
     const method = req.method ?? 'GET';
     let m: RegExpExecArray | null;
     if (FUNCTIONS.test(url.pathname)) {
-      if (method === 'POST') return this.createFunction(region, json(body));
-      if (method === 'GET') return this.listFunctions(region, url.searchParams);
+      if (method === 'POST') return this.createFunction(home, json(body));
+      if (method === 'GET') return this.listFunctions(home, url.searchParams);
     } else if ((m = FUNCTION.exec(url.pathname))) {
-      const ref = check.parseFunctionRef(decodeURIComponent(m[1]), region);
+      const ref = check.parseFunctionRef(decodeURIComponent(m[1]), home);
       const qualifier = ref.qualifier ?? url.searchParams.get('Qualifier') ?? undefined;
       const op = `${method} ${m[2] ?? ''}`;
-      if (op === 'GET ') return { status: 200, body: this.getFunction(region, this.find(region, ref.name, qualifier)) };
-      if (op === 'GET configuration') return { status: 200, body: configuration(this.find(region, ref.name, qualifier), 'read') };
-      if (op === 'DELETE ') return this.deleteFunction(region, ref.name, qualifier);
-      if (op === 'PUT configuration') return this.updateConfiguration(region, this.find(region, ref.name), json(body));
-      if (op === 'PUT code') return this.updateCode(region, this.find(region, ref.name), json(body));
-      if (op === 'POST invocations') return this.invoke(req, body, region, this.find(region, ref.name, qualifier), requestId);
+      if (op === 'GET ') return { status: 200, body: this.getFunction(account, home, this.find(home, ref.name, qualifier)) };
+      if (op === 'GET configuration') return { status: 200, body: configuration(this.find(home, ref.name, qualifier), 'read') };
+      if (op === 'DELETE ') return this.deleteFunction(home, ref.name, qualifier);
+      if (op === 'PUT configuration') return this.updateConfiguration(home, this.find(home, ref.name), json(body));
+      if (op === 'PUT code') return this.updateCode(home, this.find(home, ref.name), json(body));
+      if (op === 'POST invocations') return this.invoke(req, body, home, this.find(home, ref.name, qualifier), requestId);
     } else if ((m = TAGS.exec(url.pathname))) {
-      const fn = this.tagged(decodeURIComponent(m[1]), region);
+      const fn = this.tagged(decodeURIComponent(m[1]), home);
       if (method === 'GET') return { status: 200, body: { Tags: fn.tags } };
       if (method === 'POST') {
         const tags = json(body).Tags;
         if (tags === undefined) throw validation(null, 'tags', 'not be null');
         fn.tags = check.checkTags(tags, fn.tags);
-        this.store.put(region, fn);
+        this.store.put(home, fn);
         return { status: 204 };
       }
       if (method === 'DELETE') {
         const keys = url.searchParams.getAll('tagKeys');
         if (keys.length === 0) throw validation(null, 'tagKeys', 'not be null');
         fn.tags = Object.fromEntries(Object.entries(fn.tags).filter(([k]) => !keys.includes(k)));
-        this.store.put(region, fn);
+        this.store.put(home, fn);
         return { status: 204 };
       }
     } else if ((m = CODE_LINK.exec(url.pathname)) && method === 'GET') {
-      const fn = this.store.get(region, m[1]);
+      const fn = this.store.get(home, m[1]);
       if (!fn || Buffer.from(fn.config.CodeSha256, 'base64').toString('hex') !== m[2]) throw notFound('This code link is no longer valid');
-      return { status: 200, body: this.store.zip(region, m[1]), headers: { 'content-type': 'application/zip' } };
+      return { status: 200, body: this.store.zip(home, m[1]), headers: { 'content-type': 'application/zip' } };
     }
     throw new LambdaError(
       'UnknownOperationException',
@@ -122,22 +129,23 @@ export class LocalLambda implements LocalService {
     );
   }
 
-  private find(region: string, name: string, qualifier?: string): StoredFunction {
-    const arn = functionArn(region, name);
-    const fn = this.store.get(region, name);
+  private find(home: FunctionHome, name: string, qualifier?: string): StoredFunction {
+    const arn = functionArn(home, name);
+    const fn = this.store.get(home, name);
     if (qualifier !== undefined && qualifier !== '$LATEST') throw notFound(`Function not found: ${arn}:${qualifier}`);
     if (!fn) throw notFound(`Function not found: ${arn}`);
     return fn;
   }
 
-  private tagged(arn: string, region: string): StoredFunction {
+  private tagged(arn: string, home: FunctionHome): StoredFunction {
     const m = /^arn:aws:lambda:([a-z0-9-]+):(\d{12}):function:([a-zA-Z0-9-_]+)$/.exec(arn);
     if (!m) throw validation(arn, 'resource', 'satisfy regular expression pattern: arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:\\d{12}:function:[a-zA-Z0-9-_]+');
-    if (m[1] !== region || m[2] !== LOCAL_ACCOUNT_ID || !this.store.get(region, m[3])) throw notFound(`Function not found: ${arn}`);
-    return this.store.get(region, m[3])!;
+    const fn = m[1] === home.region && m[2] === home.accountId ? this.store.get(home, m[3]) : undefined;
+    if (!fn) throw notFound(`Function not found: ${arn}`);
+    return fn;
   }
 
-  private createFunction(region: string, body: Record<string, unknown>): Answer {
+  private createFunction(home: FunctionHome, body: Record<string, unknown>): Answer {
     if (body.FunctionName === undefined) throw validation(null, 'functionName', 'not be null');
     check.refuseNotEmulated(body);
     const code = (body.Code ?? {}) as Record<string, unknown>;
@@ -145,20 +153,20 @@ export class LocalLambda implements LocalService {
     const zip = checkZip(code.ZipFile);
     const architectures = body.Architectures === undefined ? ['x86_64'] : check.checkArchitectures(body.Architectures);
     const variables = check.checkVariables(body.Environment);
-    const role = this.assumableRole(body.Role);
+    const role = this.assumableRole(home, body.Role);
     if (body.Runtime === undefined) throw invalidParameter('The Runtime parameter is required for a function whose PackageType is Zip.');
     const runtime = check.checkRuntime(body.Runtime);
     const handler = check.checkHandler(body.Handler);
-    const { name, qualifier } = check.parseFunctionRef(String(body.FunctionName), region);
+    const { name, qualifier } = check.parseFunctionRef(String(body.FunctionName), home);
     if (qualifier) throw validation(body.FunctionName, 'functionName', 'not have a qualifier when creating a function');
     const timeout = body.Timeout === undefined ? 3 : check.checkTimeout(body.Timeout);
     const memory = body.MemorySize === undefined ? 128 : check.checkMemorySize(body.MemorySize);
     const description = body.Description === undefined ? '' : check.checkDescription(body.Description);
     const tags = body.Tags === undefined ? {} : check.checkTags(body.Tags);
-    if (this.store.get(region, name)) throw new LambdaError('ResourceConflictException', 409, `Function already exist: ${name}`);
+    if (this.store.get(home, name)) throw new LambdaError('ResourceConflictException', 409, `Function already exist: ${name}`);
     const config: FunctionConfig = {
       FunctionName: name,
-      FunctionArn: functionArn(region, name),
+      FunctionArn: functionArn(home, name),
       Runtime: runtime,
       Role: role,
       Handler: handler,
@@ -179,17 +187,17 @@ export class LocalLambda implements LocalService {
       LoggingConfig: { LogFormat: 'Text', LogGroup: check.logGroup(body.LoggingConfig) ?? `/aws/lambda/${name}` },
     };
     const fn = { config, tags };
-    this.store.put(region, fn, zip);
+    this.store.put(home, fn, zip);
     this.logger.debug({ function: config.FunctionArn }, 'local Lambda function created');
     return { status: 201, body: configuration(fn, 'create') };
   }
 
-  private listFunctions(region: string, q: URLSearchParams): Answer {
+  private listFunctions(home: FunctionHome, q: URLSearchParams): Answer {
     const version = q.get('FunctionVersion');
     if (version !== null && version !== 'ALL') throw validation(version, 'functionVersion', 'satisfy enum value set: [ALL]');
     const maxItems = q.has('MaxItems') ? Number(q.get('MaxItems')) : 50;
     if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 10000) throw validation(q.get('MaxItems'), 'maxItems', 'have value between 1 and 10000');
-    let functions = this.store.list(region);
+    let functions = this.store.list(home);
     const marker = q.get('Marker');
     if (marker) {
       const after = Buffer.from(marker, 'base64url').toString('utf8');
@@ -205,29 +213,36 @@ export class LocalLambda implements LocalService {
     };
   }
 
-  private getFunction(region: string, fn: StoredFunction): object {
+  private getFunction(account: LocalAccount, home: FunctionHome, fn: StoredFunction): object {
     const hex = Buffer.from(fn.config.CodeSha256, 'base64').toString('hex');
-    const scope = encodeURIComponent(`local/${new Date().toISOString().slice(0, 10).replace(/-/g, '')}/${region}/lambda/aws4_request`);
+    const location = presignUrl({
+      url: `${this.endpoint}/_localcloud/lambda-code/${fn.config.FunctionName}/${hex}.zip`,
+      accessKeyId: account.accessKeyId,
+      secretAccessKey: account.secretAccessKey,
+      region: home.region,
+      service: 'lambda',
+      expiresSeconds: 600,
+    });
     return {
       Configuration: configuration(fn, 'read'),
-      Code: { RepositoryType: 'S3', Location: `${this.endpoint}/_localcloud/lambda-code/${fn.config.FunctionName}/${hex}.zip?X-Amz-Credential=${scope}` },
+      Code: { RepositoryType: 'S3', Location: location },
       Tags: Object.keys(fn.tags).length ? fn.tags : undefined,
     };
   }
 
-  private deleteFunction(region: string, name: string, qualifier?: string): Answer {
+  private deleteFunction(home: FunctionHome, name: string, qualifier?: string): Answer {
     if (qualifier === '$LATEST') throw invalidParameter('$LATEST version cannot be deleted without deleting the function.');
-    this.find(region, name, qualifier);
-    this.store.delete(region, name);
-    this.runtime.retire(region, name);
+    this.find(home, name, qualifier);
+    this.store.delete(home, name);
+    this.retire(home, name);
     return { status: 204 };
   }
 
-  private updateConfiguration(region: string, fn: StoredFunction, body: Record<string, unknown>): Answer {
+  private updateConfiguration(home: FunctionHome, fn: StoredFunction, body: Record<string, unknown>): Answer {
     check.checkRevision(fn.config.RevisionId, body.RevisionId);
     check.refuseNotEmulated(body);
     const next: FunctionConfig = { ...fn.config };
-    if (body.Role !== undefined) next.Role = this.assumableRole(body.Role);
+    if (body.Role !== undefined) next.Role = this.assumableRole(home, body.Role);
     if (body.Runtime !== undefined) next.Runtime = check.checkRuntime(body.Runtime);
     if (body.Handler !== undefined) next.Handler = check.checkHandler(body.Handler);
     if (body.Timeout !== undefined) next.Timeout = check.checkTimeout(body.Timeout);
@@ -240,10 +255,10 @@ export class LocalLambda implements LocalService {
     if (body.TracingConfig !== undefined) next.TracingConfig = { Mode: check.tracingMode(body.TracingConfig) ?? next.TracingConfig.Mode };
     if (body.EphemeralStorage !== undefined) next.EphemeralStorage = { Size: check.ephemeralStorage(body.EphemeralStorage) ?? 512 };
     if (body.LoggingConfig !== undefined) next.LoggingConfig = { LogFormat: 'Text', LogGroup: check.logGroup(body.LoggingConfig) ?? next.LoggingConfig.LogGroup };
-    return this.updated(region, fn, next);
+    return this.updated(home, fn, next);
   }
 
-  private updateCode(region: string, fn: StoredFunction, body: Record<string, unknown>): Answer {
+  private updateCode(home: FunctionHome, fn: StoredFunction, body: Record<string, unknown>): Answer {
     check.checkRevision(fn.config.RevisionId, body.RevisionId);
     check.refuseNotEmulated(body);
     if (body.S3Bucket !== undefined || body.S3Key !== undefined) throw invalidParameter('Code from S3 is not emulated by the iasql local cloud (it has no S3); send the zip as ZipFile');
@@ -252,18 +267,18 @@ export class LocalLambda implements LocalService {
     const next: FunctionConfig = { ...fn.config, CodeSize: zip.length, CodeSha256: codeSha256(zip) };
     if (body.Architectures !== undefined) next.Architectures = check.checkArchitectures(body.Architectures);
     if (body.DryRun === true) return { status: 200, body: configuration({ ...fn, config: next }, 'read') };
-    return this.updated(region, fn, next, zip);
+    return this.updated(home, fn, next, zip);
   }
 
-  private updated(region: string, fn: StoredFunction, config: FunctionConfig, zip?: Buffer): Answer {
+  private updated(home: FunctionHome, fn: StoredFunction, config: FunctionConfig, zip?: Buffer): Answer {
     const updated = { config: { ...config, LastModified: lastModified(), RevisionId: randomUUID() }, tags: fn.tags };
-    this.store.put(region, updated, zip);
+    this.store.put(home, updated, zip);
     // Warm instances run the old code or configuration: the next invocation starts a fresh one.
-    this.runtime.retire(region, config.FunctionName);
+    this.retire(home, config.FunctionName);
     return { status: 200, body: configuration(updated, 'update') };
   }
 
-  private async invoke(req: IncomingMessage, body: Buffer, region: string, fn: StoredFunction, requestId: string): Promise<Answer> {
+  private async invoke(req: IncomingMessage, body: Buffer, home: FunctionHome, fn: StoredFunction, requestId: string): Promise<Answer> {
     const type = header(req, 'x-amz-invocation-type') ?? 'RequestResponse';
     if (!['RequestResponse', 'Event', 'DryRun'].includes(type)) throw validation(type, 'invocationType', 'satisfy enum value set: [Event, RequestResponse, DryRun]');
     const logType = header(req, 'x-amz-log-type') ?? 'None';
@@ -284,8 +299,12 @@ export class LocalLambda implements LocalService {
         `The runtime ${config.Runtime} of function ${config.FunctionName} cannot be invoked in the iasql local cloud, which runs Node.js handlers only: ${check.INVOKABLE_RUNTIMES.join(', ')}`,
       );
     }
-    if (type === 'DryRun') return { status: 204 };
-    const run = this.runtime.invoke(region, config, () => this.store.zip(region, config.FunctionName), requestId, event, header(req, 'x-amz-client-context'));
+    // DryRun checks the caller may invoke: with Invoke refused (IASQL_LOCAL_CLOUD_INVOKE), it may not.
+    if (type === 'DryRun') {
+      if (this.runtime.isolation === 'refused') throw invokeRefused(config.FunctionArn);
+      return { status: 204 };
+    }
+    const run = this.runtime.invoke(home.region, config, () => this.store.zip(home, config.FunctionName), requestId, event, header(req, 'x-amz-client-context'));
     if (type === 'Event') {
       // Accepted at once, run in the background, once (AWS retries failed async invocations twice; the local cloud does not).
       run.then(
@@ -312,11 +331,24 @@ export class LocalLambda implements LocalService {
     return { status: 200, body: payload, headers };
   }
 
-  /** A role Lambda may use: a role ARN, of a role that exists here and trusts lambda.amazonaws.com. */
-  private assumableRole(role: unknown): string {
+  /** A role Lambda may use: a role ARN, of a role of the same account that exists and trusts lambda.amazonaws.com. */
+  private assumableRole(home: FunctionHome, role: unknown): string {
     const arn = check.checkRoleArn(role);
-    if (!this.iam.lambdaCanAssume(arn)) throw invalidParameter('The role defined for the function cannot be assumed by Lambda.');
+    if (!this.iam.lambdaCanAssume(home.accountId, arn)) throw invalidParameter('The role defined for the function cannot be assumed by Lambda.');
     return arn;
+  }
+
+  /**
+   * The function changed or is gone: its warm instances end. lambda-runtime.ts keys its pools by
+   * FunctionArn and takes the account as a third argument in a change made beside this one; the
+   * wider type lets this compile with the runtime before and after it.
+   */
+  private retire({ accountId, region }: FunctionHome, name: string): void {
+    this.runtime.retire(region, name, accountId);
+  }
+
+  async removeAccount(accountId: string): Promise<void> {
+    for (const { region, name } of this.store.removeAccount(accountId)) this.retire({ accountId, region }, name);
   }
 
   async stop(): Promise<void> {
@@ -336,7 +368,7 @@ function configuration(fn: StoredFunction, moment: 'create' | 'update' | 'read' 
   return { ...fn.config, ...states[moment] };
 }
 
-const functionArn = (region: string, name: string) => `arn:aws:lambda:${region}:${LOCAL_ACCOUNT_ID}:function:${name}`;
+const functionArn = ({ accountId, region }: FunctionHome, name: string) => `arn:aws:lambda:${region}:${accountId}:function:${name}`;
 /** `2024-05-01T12:34:56.789+0000`, as Lambda writes LastModified. */
 const lastModified = () => new Date().toISOString().replace('Z', '+0000');
 const header = (req: IncomingMessage, name: string) => (req.headers[name] as string | undefined) || undefined;

@@ -2,16 +2,20 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from '../logger';
-import { credentialScope } from './credential-scope';
-import { LocalDynamoDb } from './dynamodb';
+import { AccountRegistry, type LocalAccounts } from './accounts';
+import { AuthError, readSignature, UNKNOWN_KEY_MESSAGE, verifySignature, type AuthFailure, type RequestSignature } from './authenticate';
+import { browserRefusal, contentTypeRefusal } from './browser-guard';
+import { DEFAULT_MAX_OPEN_DYNAMODB, LocalDynamoDb } from './dynamodb';
 import { LocalIam } from './iam';
 import { LocalLambda } from './lambda';
+import { isAwsRegion } from './regions';
 import { sendAwsError, type LocalService } from './service';
 
 export interface LocalCloudOptions {
   /**
-   * Each service keeps its data under it (`<dataDir>/dynamodb/<region>`, `<dataDir>/lambda/<region>`,
-   * `<dataDir>/iam`). Unset: in memory, gone on stop.
+   * Accounts and what they own are kept under it (`<dataDir>/accounts.json`,
+   * `<dataDir>/dynamodb/<accountId>/<region>`, `<dataDir>/lambda/<accountId>/<region>`,
+   * `<dataDir>/iam/<accountId>`). Unset: nothing is kept after stop.
    */
   dataDir?: string;
   /** 0 picks a free port. */
@@ -24,26 +28,40 @@ export interface LocalCloudOptions {
    * or Invoke is refused ('refused'); as root they always run as one unprivileged user per account.
    */
   invoke?: 'trusted' | 'refused';
+  /** DynamoDB stores (one per account and region) open at once; default 32. */
+  maxOpenDynamoDb?: number;
 }
 
 export interface LocalCloud {
   /** e.g. http://127.0.0.1:4566: what `endpoint` (SDK) or `--endpoint-url` (CLI) take. */
   endpoint: string;
+  /** Who may use it: every request is signed with the key of one of these, and sees only what that account owns. */
+  accounts: LocalAccounts;
   stop(): Promise<void>;
 }
 
 // What a real service accepts in one request, unless the service says otherwise (DynamoDB: 16 MB).
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
+/** The error types AWS answers with, per failure: IAM (query protocol) names them differently. */
+const ERROR_TYPES: Record<AuthFailure | 'denied', { iam: string; other: string }> = {
+  incomplete: { iam: 'IncompleteSignature', other: 'IncompleteSignatureException' },
+  unknownKey: { iam: 'InvalidClientTokenId', other: 'UnrecognizedClientException' },
+  badSignature: { iam: 'SignatureDoesNotMatch', other: 'InvalidSignatureException' },
+  denied: { iam: 'AccessDenied', other: 'AccessDeniedException' },
+};
+
 /**
  * Starts the local cloud: AWS service emulators behind one HTTP endpoint, so the AWS SDKs and CLI
- * work against it unchanged with any access key. A request goes to the service named in its
- * SigV4 credential scope (what every SDK signs with), in the region named there.
+ * work against it unchanged. Every request must be signed (SigV4) with the key of one of its
+ * accounts; it goes to the service named in the signature's credential scope, in the region named
+ * there, and reaches only what that account owns.
  *
  * @example
  *   const cloud = await startLocalCloud({ port: 0, logger });
+ *   const { accessKeyId, secretAccessKey } = await cloud.accounts.create('my_db');
  *   const ddb = new DynamoDBClient({ endpoint: cloud.endpoint, region: 'us-east-1',
- *     credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+ *     credentials: { accessKeyId, secretAccessKey } });
  */
 export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
   const { logger } = options;
@@ -51,15 +69,48 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const dir = (service: string) => options.dataDir && path.join(options.dataDir, service);
   const iam = new LocalIam(dir('iam'), logger);
   const services: Record<string, LocalService> = {
-    dynamodb: new LocalDynamoDb(dir('dynamodb'), logger),
-    lambda: new LocalLambda(dir('lambda'), iam, logger),
+    dynamodb: new LocalDynamoDb(dir('dynamodb'), logger, options.maxOpenDynamoDb ?? DEFAULT_MAX_OPEN_DYNAMODB),
+    lambda: new LocalLambda(dir('lambda'), iam, logger, { invoke: options.invoke }),
     iam,
   };
   const names = Object.keys(services);
+  const accounts = new AccountRegistry(options.dataDir, async (accountId) => {
+    await Promise.all(Object.values(services).map((s) => s.removeAccount(accountId)));
+    logger.info({ accountId }, 'local cloud account removed');
+  });
 
   const server = http.createServer((req, res) => {
-    const scope = credentialScope(req.headers, req.url);
-    if (!scope) {
+    // A throw here would take the engine down with it (a 'request' listener's exception is
+    // uncaught): anything unexpected is answered as a 500 instead.
+    const failed = (err: unknown) => {
+      logger.error({ err: (err as Error).message, url: req.url }, 'local cloud request failed');
+      req.resume();
+      sendAwsError(req, res, 500, 'InternalFailure', `the iasql local cloud failed: ${(err as Error).message}`);
+    };
+    try {
+      serve(req, res, failed);
+    } catch (err) {
+      failed(err);
+    }
+  });
+
+  function serve(req: http.IncomingMessage, res: http.ServerResponse, failed: (err: unknown) => void): void {
+    const refuse = (status: number, type: string, message: string, service?: string, extra: Record<string, unknown> = {}) => {
+      req.resume();
+      sendAwsError(req, res, status, type, message, extra, service);
+    };
+    const typeOf = (failure: AuthFailure | 'denied', service?: string) => ERROR_TYPES[failure][service === 'iam' ? 'iam' : 'other'];
+
+    const fromBrowser = browserRefusal(req);
+    if (fromBrowser) return refuse(403, typeOf('denied'), fromBrowser);
+    let signature: RequestSignature | undefined;
+    try {
+      signature = readSignature(req);
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err;
+      return refuse(403, typeOf(err.failure), err.message);
+    }
+    if (!signature) {
       if (req.method === 'GET' && new URL(req.url ?? '/', 'http://local').pathname === '/') {
         // A health check, or a person with a browser.
         const body = JSON.stringify({ localCloud: 'iasql', services: names });
@@ -67,42 +118,63 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         res.end(body);
         return;
       }
-      req.resume();
-      sendAwsError(
-        req,
-        res,
+      return refuse(
         403,
         'MissingAuthenticationTokenException',
-        'the iasql local cloud routes each request by its SigV4 credential scope (Authorization: AWS4-HMAC-SHA256 ' +
-          'Credential=KEY/DATE/REGION/SERVICE/aws4_request, ...); use an AWS SDK or the AWS CLI with any access key',
+        'the iasql local cloud answers only requests signed with SigV4 (Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ...) ' +
+          "with the access key of one of its accounts; use an AWS SDK or the AWS CLI with your database's local cloud key",
       );
-      return;
     }
+    const { scope } = signature;
     const service = services[scope.service];
-    if (!service) {
-      req.resume();
-      sendAwsError(
-        req,
-        res,
-        400,
-        'UnsupportedServiceException',
-        `the iasql local cloud does not emulate the '${scope.service}' service; it emulates: ${names.join(', ')}`,
-        { supportedServices: names },
-      );
-      return;
-    }
-    readBody(req, service.maxBodyBytes ?? MAX_BODY_BYTES).then(
+    // Unknown keys are refused before their body is read.
+    if (!accounts.byAccessKey(scope.accessKeyId)) return refuse(403, typeOf('unknownKey', scope.service), UNKNOWN_KEY_MESSAGE, scope.service);
+
+    const signed = signature;
+    readBody(req, service?.maxBodyBytes ?? MAX_BODY_BYTES).then(
       (body) => {
-        logger.trace({ service: scope.service, region: scope.region, target: req.headers['x-amz-target'] }, 'local cloud request');
-        service.handle(req, body, res, scope);
+        try {
+          route(body);
+        } catch (err) {
+          failed(err);
+        }
       },
       (err: Error) => {
         if (!(err instanceof BodyTooLarge)) res.destroy();
-        else if (service.bodyTooLarge) service.bodyTooLarge(req, res);
+        else if (service?.bodyTooLarge) service.bodyTooLarge(req, res);
         else sendAwsError(req, res, 413, 'RequestEntityTooLarge', err.message);
       },
     );
-  });
+
+    function route(body: Buffer): void {
+      // Looked up again: the account may have been removed while the body came in.
+      const account = accounts.byAccessKey(scope.accessKeyId);
+      if (!account) return refuse(403, typeOf('unknownKey', scope.service), UNKNOWN_KEY_MESSAGE, scope.service);
+      try {
+        verifySignature(req, body, signed, account.secretAccessKey);
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err;
+        return refuse(403, typeOf(err.failure, scope.service), err.message, scope.service);
+      }
+      if (!service) {
+        return refuse(400, 'UnsupportedServiceException', `the iasql local cloud does not emulate the '${scope.service}' service; it emulates: ${names.join(', ')}`, undefined, {
+          supportedServices: names,
+        });
+      }
+      if (!isAwsRegion(scope.region)) {
+        return refuse(
+          400,
+          'UnsupportedRegionException',
+          `'${scope.region}' is not an AWS region; the iasql local cloud serves the regions of the AWS commercial partition (us-east-1, eu-west-1, ...)`,
+          scope.service,
+        );
+      }
+      const badType = contentTypeRefusal(req, scope.service);
+      if (badType) return refuse(403, typeOf('denied', scope.service), badType, scope.service);
+      logger.trace({ service: scope.service, region: scope.region, accountId: account.accountId, target: req.headers['x-amz-target'] }, 'local cloud request');
+      service.handle(req, body, res, { account, region: scope.region, service: scope.service });
+    }
+  }
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -119,6 +191,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   logger.info({ endpoint, services: names, data: options.dataDir ?? 'memory' }, 'local cloud started');
   return {
     endpoint,
+    accounts: {
+      create: (label) => accounts.create(label),
+      get: (label) => accounts.get(label),
+      remove: (label) => accounts.remove(label),
+    },
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

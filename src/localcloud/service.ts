@@ -1,11 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CredentialScope } from './credential-scope';
+import type { LocalAccount } from './accounts';
 import { escapeXml } from './xml';
+
+/** Who sent a request (verified by its signature) and where it goes. */
+export interface AuthenticatedRequest {
+  account: LocalAccount;
+  /** A real AWS region name (checked). */
+  region: string;
+  /** The signing name: dynamodb, lambda, iam. */
+  service: string;
+}
 
 /** One emulated AWS service behind the local cloud's endpoint, chosen by the signing name of a request. */
 export interface LocalService {
-  /** Answers one request; `body` is the whole request body, already read. */
-  handle(req: IncomingMessage, body: Buffer, res: ServerResponse, scope: CredentialScope): void;
+  /** Answers one request of `request.account`; `body` is the whole request body, already read. */
+  handle(req: IncomingMessage, body: Buffer, res: ServerResponse, request: AuthenticatedRequest): void;
+  /** Deletes everything the account owns in this service. Requests of the account are already refused. */
+  removeAccount(accountId: string): Promise<void>;
   stop(): Promise<void>;
   /** The largest request body it takes; default 16 MB (what DynamoDB takes). */
   maxBodyBytes?: number;
@@ -17,9 +28,9 @@ export interface LocalService {
 
 /**
  * Answers with an error in the shape the client's protocol reads, so SDKs and the CLI show the
- * message as the error: XML `<ErrorResponse>` for query-protocol requests (form-encoded bodies:
- * IAM, STS, ...), otherwise JSON with `__type` and `message` (and `x-amzn-ErrorType` for REST-JSON
- * clients such as Lambda's).
+ * message as the error: XML `<ErrorResponse>` for the query protocol (`service` iam; without a
+ * service, a form-encoded body), otherwise JSON with `__type` and `message` (and `x-amzn-ErrorType` for
+ * REST-JSON clients such as Lambda's).
  */
 export function sendAwsError(
   req: IncomingMessage,
@@ -28,12 +39,13 @@ export function sendAwsError(
   type: string,
   message: string,
   extra: Record<string, unknown> = {},
+  service?: string,
 ): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const query = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+  const query = service ? service === 'iam' : (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
   const body = query
     ? `<ErrorResponse><Error><Type>Sender</Type><Code>${type}</Code><Message>${escapeXml(message)}</Message></Error></ErrorResponse>`
     : JSON.stringify({ __type: type, message, ...extra });

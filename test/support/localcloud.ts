@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -7,35 +9,69 @@ import * as zlib from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { SourceData } from '@smithy/types';
 import { strToU8, zipSync } from 'fflate';
-import type { LocalCloud } from '../../src/localcloud';
+import type { LocalAccount, LocalCloud } from '../../src/localcloud';
 
 // The SDK warns once per process that its 2027 releases need Node 22 (see platform notes).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-const credentials = { accessKeyId: 'AKIALOCAL', secretAccessKey: 'anything' };
+/** An access key pair: an account's, or a made-up one. */
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+/** Where a local cloud listens: a LocalCloud, or an engine's `localCloud`. */
+type Endpoint = Pick<LocalCloud, 'endpoint'>;
+
+const keyOf = ({ accessKeyId, secretAccessKey }: Credentials): Credentials => ({ accessKeyId, secretAccessKey });
 const made: Array<{ destroy(): void }> = [];
 afterAll(() => made.forEach((c) => c.destroy()));
 
-/** The real AWS SDK clients, pointed at the local cloud, with a made-up key. No retries: errors show at once. */
-export function lambdaClient(cloud: LocalCloud, region = 'us-east-1'): LambdaClient {
-  const client = new LambdaClient({ region, endpoint: cloud.endpoint, credentials, maxAttempts: 1 });
+let accounts = 0;
+/** A new account on `cloud`, labelled `label` (default: a label of its own). */
+export const newAccount = (cloud: LocalCloud, label = `test-account-${process.pid}-${++accounts}`): Promise<LocalAccount> => cloud.accounts.create(label);
+
+/**
+ * An account written into `<dataDir>/accounts.json` before a local cloud starts there: for a local
+ * cloud inside an `iasql start` child process, whose accounts API a test cannot call.
+ */
+export function seedAccount(dataDir: string, label: string): LocalAccount {
+  const account: LocalAccount = { label, accountId: '123456789012', accessKeyId: 'AKIASEEDEDFORTESTS01', secretAccessKey: 'seeded/secret/for/tests/only/0123456789a' };
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(dataDir, 'accounts.json'), JSON.stringify({ version: 1, accounts: [account] }), { mode: 0o600 });
+  return account;
+}
+
+/** The real AWS SDK clients, pointed at the local cloud, signing with `account`'s key. No retries: errors show at once. */
+export function lambdaClient(cloud: Endpoint, account: Credentials, region = 'us-east-1'): LambdaClient {
+  const client = new LambdaClient({ region, endpoint: cloud.endpoint, credentials: keyOf(account), maxAttempts: 1 });
   made.push(client);
   return client;
 }
-export function iamClient(cloud: LocalCloud): IAMClient {
-  const client = new IAMClient({ region: 'us-east-1', endpoint: cloud.endpoint, credentials, maxAttempts: 1 });
+export function iamClient(cloud: Endpoint, account: Credentials, region = 'us-east-1'): IAMClient {
+  const client = new IAMClient({ region, endpoint: cloud.endpoint, credentials: keyOf(account), maxAttempts: 1 });
+  made.push(client);
+  return client;
+}
+export function dynamoClient(cloud: Endpoint, account: Credentials, region = 'us-east-1'): DynamoDBClient {
+  const client = new DynamoDBClient({ region, endpoint: cloud.endpoint, credentials: keyOf(account), maxAttempts: 1 });
   made.push(client);
   return client;
 }
 
-/** A DynamoDB client of `region` at `endpoint` (an engine's local cloud), one per region, closed after the file's tests. */
+/**
+ * A DynamoDB client of `region` at `endpoint` (an engine's local cloud) signing with
+ * `credentials` (a database's local cloud key), one per endpoint, region and key, closed after
+ * the file's tests.
+ */
 const dynamoClients = new Map<string, DynamoDBClient>();
-export function dynamoClientAt(endpoint: string, region = 'us-east-1'): DynamoDBClient {
-  const key = `${endpoint} ${region}`;
+export function dynamoClientAt(endpoint: string, region = 'us-east-1', credentials: Credentials = { accessKeyId: 'AKIANOACCOUNT', secretAccessKey: 'none' }): DynamoDBClient {
+  const key = `${endpoint} ${region} ${credentials.accessKeyId}`;
   let client = dynamoClients.get(key);
   if (!client) {
-    client = new DynamoDBClient({ region, endpoint, credentials });
+    client = new DynamoDBClient({ region, endpoint, credentials: keyOf(credentials) });
     dynamoClients.set(key, client);
     made.push(client);
   }
@@ -43,11 +79,11 @@ export function dynamoClientAt(endpoint: string, region = 'us-east-1'): DynamoDB
 }
 
 /**
- * The AWS CLI (`aws ... --output json`, parsed) against `endpoint`: dummy credentials, and no
- * profile or config of the machine's user in the way.
+ * The AWS CLI (`aws ... --output json`, parsed) against `endpoint`, with `credentials` in its
+ * environment and no profile or config of the machine's user in the way.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the CLI's JSON answers
-export function awsCli(endpoint: string): (...args: string[]) => Promise<any> {
+export function awsCli(endpoint: string, credentials: Credentials, region = 'us-east-1'): (...args: string[]) => Promise<any> {
   const env = {
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,
@@ -56,8 +92,124 @@ export function awsCli(endpoint: string): (...args: string[]) => Promise<any> {
     AWS_SHARED_CREDENTIALS_FILE: path.join(os.tmpdir(), 'iasql-no-aws-credentials'),
     AWS_PAGER: '',
   };
-  return async (...args) =>
-    JSON.parse((await promisify(execFile)('aws', [...args, '--endpoint-url', endpoint, '--region', 'us-east-1', '--output', 'json'], { env, timeout: 30_000 })).stdout);
+  return async (...args) => {
+    const { stdout } = await promisify(execFile)('aws', [...args, '--endpoint-url', endpoint, '--region', region, '--output', 'json'], { env, timeout: 30_000 });
+    return stdout.trim() ? JSON.parse(stdout) : undefined;
+  };
+}
+
+/** What an AWS CLI command failed with: its exit code and the error line it printed. */
+export async function awsCliFailure(call: Promise<unknown>): Promise<{ code: number; stderr: string }> {
+  const outcome = await call.then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+  if (!outcome) throw new Error('expected the AWS CLI command to fail');
+  return { code: outcome.code, stderr: outcome.stderr };
+}
+
+export interface RawRequest {
+  method?: string;
+  /** Path and query, as sent. */
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+export interface RawAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP request exactly as given (node:http: the Host header too), for what SDKs never send. */
+export function rawRequest(endpoint: string, r: RawRequest): Promise<RawAnswer> {
+  const url = new URL(endpoint);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, method: r.method ?? 'POST', path: r.path ?? '/', headers: r.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(r.body);
+  });
+}
+
+/** node:crypto in the shape @smithy/signature-v4 takes. */
+class Sha256 {
+  private readonly hash;
+  constructor(secret?: SourceData) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
+  }
+  update(data: SourceData): void {
+    this.hash.update(bytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+}
+
+const bytes = (d: SourceData): string | Buffer =>
+  typeof d === 'string' ? d : ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d);
+
+export interface SigningRequest extends RawRequest {
+  service: string;
+  region?: string;
+  /** Default: the endpoint's host. */
+  host?: string;
+  signingDate?: Date;
+  /** Send x-amz-content-sha256, as the SDK does (default); false: hash the body into the signature only, as botocore does. */
+  applyChecksum?: boolean;
+}
+
+/** The AWS SDK's own SigV4 signer (@smithy/signature-v4), for requests of any shape. */
+export const sdkSigner = (credentials: Credentials, service: string, region = 'us-east-1', applyChecksum?: boolean) =>
+  new SignatureV4({ service, region, credentials: keyOf(credentials), sha256: Sha256, applyChecksum });
+
+/**
+ * The headers of `r` signed (Authorization header form) by the AWS SDK's own SigV4 signer with
+ * `credentials`: a request as an SDK would send it, but of any shape.
+ */
+export async function signedHeaders(endpoint: string, credentials: Credentials, r: SigningRequest): Promise<Record<string, string>> {
+  const [pathname, search = ''] = (r.path ?? '/').split('?');
+  const query: Record<string, string | string[]> = {};
+  for (const [k, v] of new URLSearchParams(search)) query[k] = k in query ? [query[k], v].flat() : v;
+  const host = r.host ?? new URL(endpoint).host;
+  const signed = await sdkSigner(credentials, r.service, r.region, r.applyChecksum).sign(
+    { method: r.method ?? 'POST', protocol: 'http:', hostname: host, path: pathname, query, headers: { host, ...r.headers }, body: r.body },
+    { signingDate: r.signingDate },
+  );
+  return signed.headers as Record<string, string>;
+}
+
+/** Signs `r` with `credentials` and sends it. */
+export async function signedRequest(endpoint: string, credentials: Credentials, r: SigningRequest): Promise<RawAnswer> {
+  return rawRequest(endpoint, { ...r, headers: await signedHeaders(endpoint, credentials, r) });
+}
+
+/**
+ * TCP sockets this process listens on (from /proc): each open dynalite listens on one, so this
+ * counts them from outside the local cloud.
+ */
+export function listeningSockets(): number {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  let count = 0;
+  for (const table of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // st 0A: LISTEN; column 9: the inode.
+      if (cols[3] === '0A' && inodes.has(cols[9])) count++;
+    }
+  }
+  return count;
 }
 
 /** A deployment package: file name -> source. */
@@ -101,9 +253,9 @@ export async function zipOfZeros(name: string, size: number): Promise<Buffer> {
 export const trustPolicy = (service = 'lambda.amazonaws.com') =>
   JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }] });
 
-/** Creates a role Lambda may assume and returns its ARN. */
-export async function lambdaRole(cloud: LocalCloud, name = 'lambda-exec'): Promise<string> {
-  const { Role } = await iamClient(cloud).send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy() }));
+/** Creates a role of `account` that Lambda may assume and returns its ARN. */
+export async function lambdaRole(cloud: Endpoint, account: Credentials, name = 'lambda-exec'): Promise<string> {
+  const { Role } = await iamClient(cloud, account).send(new CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: trustPolicy() }));
   return Role!.Arn!;
 }
 

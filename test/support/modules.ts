@@ -9,11 +9,18 @@ export const FIXTURE_JS_MODULES = path.join(__dirname, '..', 'fixtures', 'js-mod
 /** An engine that also loads the test fixture modules. */
 export const startModuleEngine = (overrides: Partial<Config> = {}) => startTestEngine({ modulePath: [FIXTURE_MODULES], ...overrides });
 
-/** Creates a managed database; returns its name and connection string. */
-export async function newDatabase(engine: TestEngine, base = 'mod'): Promise<{ name: string; url: string }> {
+/** A created database: name, connection string, and its own local-cloud account when the engine runs one. */
+export interface NewDatabase {
+  name: string;
+  url: string;
+  cloud?: { accountId: string; accessKeyId: string; secretAccessKey: string };
+}
+
+/** Creates a managed database; returns its name, connection string and local-cloud account. */
+export async function newDatabase(engine: TestEngine, base = 'mod'): Promise<NewDatabase> {
   const res = await engine.api('POST', '/v1/databases', { name: `${base}_${uniq()}` });
   if (res.status !== 201) throw new Error(`create failed: ${JSON.stringify(res.body)}`);
-  return { name: res.body.name, url: res.body.connectionString };
+  return { name: res.body.name, url: res.body.connectionString, cloud: res.body.localCloud };
 }
 
 export const install = (engine: TestEngine, db: string, modules: string[]) =>
