@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { AWS_REGIONS } from '../src/localcloud/regions';
 import { serverUrl, stopTestEngine, TestEngine, withClient } from './support/engine';
 import { install, newDatabase, startModuleEngine } from './support/modules';
 import { connect, sqlError } from './support/sql';
@@ -42,6 +43,14 @@ describe('only real regions', () => {
       hint: 'SELECT region FROM aws_regions lists the regions; enable one with UPDATE aws_regions SET is_enabled = true WHERE region = ...',
     });
     expect(await rows('select count(*)::int as n from aws_regions where region = $1', [region])).toEqual([{ n: 0 }]);
+  });
+
+  test('aws_regions accepts exactly the regions the local cloud serves', async () => {
+    const listed = (await rows('select region from aws_regions')).map((r) => r.region as string);
+    const added = AWS_REGIONS.filter((r) => !listed.includes(r));
+    for (const region of added) await c.query('insert into aws_regions (region, is_enabled) values ($1, false)', [region]);
+    expect((await rows('select region from aws_regions order by region')).map((r) => r.region)).toEqual([...AWS_REGIONS].sort());
+    await c.query('delete from aws_regions where region = any($1)', [added]);
   });
 
   test('a real region missing from the list can be added', async () => {

@@ -59,10 +59,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF NOT (NEW.region = ANY (ARRAY['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'ca-central-1', 'ca-west-1', 'mx-central-1', 'sa-east-1',
-      'eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-1', 'eu-south-2',
-      'ap-south-1', 'ap-south-2', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3',
-      'ap-southeast-4', 'ap-southeast-5', 'ap-southeast-7', 'ap-east-1', 'ap-east-2', 'me-south-1', 'me-central-1', 'il-central-1', 'af-south-1'])) THEN
+  -- The commercial partition's regions, the same list as the local cloud serves (src/localcloud/regions.ts).
+  IF NOT (NEW.region = ANY (ARRAY['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'af-south-1',
+      'ap-east-1', 'ap-east-2', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-south-1', 'ap-south-2',
+      'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3', 'ap-southeast-4', 'ap-southeast-5', 'ap-southeast-6', 'ap-southeast-7',
+      'ca-central-1', 'ca-west-1', 'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-1', 'eu-south-2', 'eu-west-1', 'eu-west-2', 'eu-west-3',
+      'il-central-1', 'me-central-1', 'me-south-1', 'me-west-1', 'mx-central-1', 'sa-east-1', 'sa-west-1'])) THEN
     RAISE EXCEPTION 'aws_regions.region % is not an AWS region', coalesce(quote_literal(NEW.region), 'NULL')
       USING ERRCODE = 'check_violation', HINT = 'SELECT region FROM aws_regions lists the regions; enable one with UPDATE aws_regions SET is_enabled = true WHERE region = ...';
   END IF;
