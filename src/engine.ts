@@ -265,7 +265,7 @@ async function ensureFirstDatabase(config: Config, databases: DatabaseManager, l
     fs.writeFileSync(urlFile, firstDatabase.connectionString + '\n', { mode: 0o600 });
     const cloud = firstDatabase.localCloud;
     if (cloud && endpoint) {
-      const lines = [`AWS_ACCESS_KEY_ID=${cloud.accessKeyId}`, `AWS_SECRET_ACCESS_KEY=${cloud.secretAccessKey}`, `AWS_ENDPOINT_URL=${endpoint}`, `AWS_REGION=us-east-1`];
+      const lines = [`AWS_ACCESS_KEY_ID=${cloud.accessKeyId}`, `AWS_SECRET_ACCESS_KEY=${cloud.secretAccessKey}`, `AWS_ENDPOINT_URL=${endpoint}`, `AWS_REGION=us-east-1`, `AWS_DEFAULT_REGION=us-east-1`];
       fs.writeFileSync(awsFile, lines.map((l) => `export ${l}`).join('\n') + '\n', { mode: 0o600 });
     }
   }
