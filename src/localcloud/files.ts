@@ -37,7 +37,8 @@ export function scratchDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}${process.pid}-`));
 }
 
-function processExists(pid: number): boolean {
+/** Whether a process with this id exists (EPERM: it does, as another user's). */
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

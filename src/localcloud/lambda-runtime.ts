@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from '../logger';
+import { processExists } from './files';
 import { extractZip } from './lambda-code';
 import { LambdaInstance, type InvocationOutcome } from './lambda-instance';
 import {
@@ -321,15 +322,6 @@ function removeAbandonedWorkDirs(sandboxed: boolean): void {
     const pid = Number(new RegExp(`^${WORK_DIR_PREFIX}(\\d+)-`).exec(entry)?.[1]);
     if (!pid || pid === process.pid || processExists(pid)) continue;
     removeWorkFiles(path.join(os.tmpdir(), entry), sandboxed).catch(() => {}); // another user's, say: not ours to remove
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
