@@ -323,7 +323,15 @@ export class ModuleOperations {
     if (!role || tables.length === 0) return;
     const privileges = v.tenantAccess === 'read' ? 'select' : 'select, insert, update, delete';
     await c.query(`grant ${privileges} on table ${tables.map((t) => `public.${ident(t)}`).join(', ')} to ${ident(role)}`);
-    if (v.tenantAccess === 'write') await c.query(`grant usage, select on all sequences in schema public to ${ident(role)}`);
+    if (v.tenantAccess === 'write') {
+      // The engine's sequences only: those the tenant made in public are its own, not the engine's to
+      // grant (GRANT ... ON ALL SEQUENCES IN SCHEMA public fails on them: every install would).
+      const { rows } = await c.query<{ seq: string }>(
+        `select s.oid::regclass::text as seq from pg_class s
+          where s.relkind = 'S' and s.relnamespace = 'public'::regnamespace and s.relowner = current_user::regrole`,
+      );
+      if (rows.length) await c.query(`grant usage, select on sequence ${rows.map((r) => r.seq).join(', ')} to ${ident(role)}`);
+    }
   }
 
   private async readInstalled(c: PoolClient, release = false): Promise<InstalledModule[]> {
