@@ -173,3 +173,36 @@ describe('calls of one database per engine process', () => {
     }
   });
 });
+
+describe("the engine's locks in a tenant's database", () => {
+  test("a tenant holding the module lock's advisory key and every lock it may take on the engine's tables stalls no module operation nor a rollout", async () => {
+    const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES] });
+    const a = await newDatabase(engine, 'squatter');
+    const b = await newDatabase(engine, 'bystander');
+    const squatter = await connect(a.url);
+    const t = await connect(a.url);
+    try {
+      // Any session may take any advisory key; on the engine's tables the tenant may take ACCESS SHARE only.
+      await squatter.query(`select pg_advisory_lock(hashtext('iasql_modules'))`);
+      await squatter.query('begin');
+      await squatter.query('lock table iasql_engine.iasql_module, iasql_engine.iasql_dependencies, iasql_engine.iasql_tables in access share mode');
+      // Stalled, this call would end with IQ004.
+      await t.query('set iasql.rpc_timeout_ms = 30000');
+      expect((await t.query(`select created_table_name from iasql_install('fixture_rpc') order by 1`)).rows).toEqual([{ created_table_name: 'rpc_counter' }, { created_table_name: 'rpc_item' }]);
+      expect((await install(engine, a.name, ['fixture_notes@0.1.0'])).status).toBe(200);
+      expect((await install(engine, b.name, ['fixture_notes@0.1.0'])).status).toBe(200);
+      // One database at a time, the squatter's first: stalled there, the others would never be upgraded.
+      const started = await engine.api('POST', '/v1/rollouts', { strategy: 'one-at-a-time' });
+      const rollout = await waitFor('the rollout to finish', async () => {
+        const r = (await engine.api('GET', `/v1/rollouts/${started.body.id}`)).body;
+        return r.status === 'running' ? undefined : r;
+      }, 30_000);
+      expect(rollout.status).toBe('succeeded');
+      expect(rollout.databases.map((d: { name: string; status: string }) => [d.name, d.status])).toEqual([[b.name, 'upgraded'], [a.name, 'upgraded']].sort());
+    } finally {
+      await squatter.end();
+      await t.end();
+      await stopTestEngine(engine);
+    }
+  });
+});
