@@ -44,7 +44,7 @@ export interface UpgradeReport {
 
 /**
  * Install, uninstall and upgrade modules in a managed database. Each call is one transaction
- * under a per-database advisory lock: either every step lands, or the database is left exactly
+ * under a per-database lock: either every step lands, or the database is left exactly
  * as it was and the error names the module, version, file, line and statement that failed.
  */
 export class ModuleOperations {
@@ -237,7 +237,10 @@ export class ModuleOperations {
     const role = await this.roleOf(database);
     const started = Date.now();
     const body = async (c: PoolClient) => {
-      await c.query(`select pg_advisory_xact_lock(hashtext('iasql_modules'))`);
+      // A table lock, not an advisory one: any session may take any advisory key, so a tenant
+      // holding ours would stall every module operation of its database, and a rollout with them.
+      // On this table a tenant can take ACCESS SHARE only, which this mode does not wait for.
+      await c.query('lock table iasql_engine.iasql_module in share row exclusive mode');
       for (const [k, v] of Object.entries(this.settings)) await c.query('select set_config($1, $2, true)', [k, v]);
       return fn(c, role);
     };
