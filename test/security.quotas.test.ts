@@ -205,4 +205,29 @@ describe("the engine's locks in a tenant's database", () => {
       await stopTestEngine(engine);
     }
   });
+  test('a tenant session idle in a transaction that read a module table fails that upgrade with a lock timeout instead of stalling the rollout', async () => {
+    const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES] });
+    const a = await newDatabase(engine, 'holder');
+    const b = await newDatabase(engine, 'bystander');
+    const holder = await connect(a.url);
+    try {
+      for (const db of [a, b]) expect((await install(engine, db.name, ['fixture_notes@0.1.0'])).status).toBe(200);
+      // ACCESS SHARE on note until the session ends: 0.2.0 renames a column of note.
+      await holder.query('begin');
+      await holder.query('select count(*) from note');
+      const started = await engine.api('POST', '/v1/rollouts', { strategy: 'all-at-once' });
+      const rollout = await waitFor('the rollout to finish', async () => {
+        const r = (await engine.api('GET', `/v1/rollouts/${started.body.id}`)).body;
+        return r.status === 'running' ? undefined : r;
+      }, 40_000);
+      const byName = Object.fromEntries(rollout.databases.map((d: { name: string; status: string; error: string | null }) => [d.name, d]));
+      expect(byName[b.name]).toMatchObject({ status: 'upgraded', error: null });
+      expect(byName[a.name]).toMatchObject({ status: 'failed', error: expect.stringMatching(/^module fixture_notes@0\.2\.0: 0\.2\.0\/up\.sql line \d+ failed: canceling statement due to lock timeout/) });
+      await holder.query('rollback');
+      expect((await engine.api('POST', `/v1/databases/${a.name}/upgrade`)).status).toBe(200);
+    } finally {
+      await holder.end();
+      await stopTestEngine(engine);
+    }
+  });
 });
