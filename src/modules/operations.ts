@@ -241,6 +241,10 @@ export class ModuleOperations {
       // holding ours would stall every module operation of its database, and a rollout with them.
       // On this table a tenant can take ACCESS SHARE only, which this mode does not wait for.
       await c.query('lock table iasql_engine.iasql_module in share row exclusive mode');
+      // A tenant may hold locks on its module tables (a transaction left open after reading one):
+      // a migration waiting on them fails after a while, naming its statement, instead of
+      // stalling this operation, the rollout it is part of, and an engine stop waiting for both.
+      await c.query(`set local lock_timeout = '${MODULE_LOCK_TIMEOUT}'`);
       for (const [k, v] of Object.entries(this.settings)) await c.query('select set_config($1, $2, true)', [k, v]);
       return fn(c, role);
     };
@@ -351,6 +355,9 @@ export class ModuleOperations {
     return (await c.query<{ module: string; dependency: string }>('select module, dependency from iasql_engine.iasql_dependencies')).rows;
   }
 }
+
+/** How long a module operation waits for a lock a session of the database holds (a Postgres interval). */
+const MODULE_LOCK_TIMEOUT = '10s';
 
 /** Who owns which table (by oid), and the oids of `module`'s tables, sorted by name in `names`. */
 async function ownedTables(c: PoolClient, module: string, installed?: LoadedVersion) {
