@@ -37,7 +37,7 @@ describe('a hostile tenant in its own database', () => {
     db = await newDatabase(engine, 'hostile');
     tenant = roleOf(db.url);
     roles = await rolesOf(engine.config.metadataDatabase, db.name);
-    for (const m of ['fixture_fakecloud', 'fixture_rpc', 'aws_account']) expect((await install(engine, db.name, [m])).status).toBe(200);
+    for (const m of ['fixture_fakecloud', 'fixture_rpc', 'aws_account', 'aws_dynamo']) expect((await install(engine, db.name, [m])).status).toBe(200);
     t = await connect(db.url);
     await prepareEvilLog(t);
   });
@@ -89,7 +89,7 @@ describe('a hostile tenant in its own database', () => {
   });
 
   test('overloads of what triggers and the engine call, for module row types and for text and jsonb, never run as the engine', async () => {
-    const rowTypes = ['fake_node', 'aws_regions', 'aws_credentials', 'rpc_item', 'rpc_counter'];
+    const rowTypes = ['fake_node', 'aws_regions', 'aws_credentials', 'rpc_item', 'rpc_counter', 'dynamo_table'];
     for (const ty of rowTypes) {
       await t.query(`create function public.to_jsonb(r public.${ty}) returns jsonb language plpgsql as $$
         begin ${logRunAs(`public.to_jsonb(${ty})`)} return pg_catalog.to_jsonb(r); end $$`);
@@ -132,11 +132,18 @@ describe('a hostile tenant in its own database', () => {
     await t.query(`select default_aws_region('eu-west-2')`);
     await t.query(`insert into aws_credentials (access_key_id, secret_access_key) values ('AKIAEVIL', 'a secret')`);
     await t.query(`insert into rpc_item (id, n) values (7, 0)`);
+    // dynamo_table's write-time check (quote_literal, json_typeof) runs on the tenant's insert and
+    // on the engine's write-back of what DynamoDB generated.
+    await t.query(`insert into dynamo_table (table_name, primary_key) values ('overloaded', '{"id": "S"}')`);
     // The engine writes them: rpc handlers, commit's write-back of cloud ids, rollback, sync.
     expect((await t.query('select rpc_touch(7) as v')).rows).toEqual([{ v: 1 }]);
     expect((await t.query(`select rpc_count('overloads') as v`)).rows).toEqual([{ v: 1 }]);
-    expect((await t.query(`select action from iasql_commit('with overloads')`)).rows).toEqual([{ action: 'create' }]);
+    expect((await t.query(`select action, table_name from iasql_commit('with overloads') order by table_name`)).rows).toEqual([
+      { action: 'create', table_name: 'dynamo_table' },
+      { action: 'create', table_name: 'fake_node' },
+    ]);
     expect((await t.query(`select cloud_id is not null as ok from fake_node where name = 'overloaded'`)).rows).toEqual([{ ok: true }]);
+    expect((await t.query(`select table_id is not null as ok from dynamo_table where table_name = 'overloaded'`)).rows).toEqual([{ ok: true }]);
     await t.query('select * from iasql_begin()');
     await t.query(`update fake_node set size = 9 where name = 'overloaded'`);
     await t.query('select * from iasql_rollback()');
