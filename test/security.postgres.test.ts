@@ -345,30 +345,6 @@ describe('a hostile tenant in its own database', () => {
   });
 });
 
-describe("the tenant's own objects in public", () => {
-  test('its own sequences (a serial column of its own table) do not stop the engine installing or upgrading modules, nor become the engine\'s', async () => {
-    const db = await newDatabase(engine, 'ownseq');
-    const t = await connect(db.url);
-    try {
-      await t.query('create table public.mine (id serial primary key, v text)');
-      await t.query('create sequence public.my_counter');
-      expect((await t.query(`select * from iasql_install('fixture_notes@0.1.0')`)).rows).toEqual([{ module_name: 'fixture_notes', created_table_name: 'note', record_count: 0 }]);
-      expect((await t.query('select * from iasql_upgrade()')).rows).toEqual([{ module_name: 'fixture_notes', from_version: '0.1.0', to_version: '0.3.0' }]);
-      expect((await install(engine, db.name, ['fixture_rpc'])).status).toBe(200);
-      // The module's sequences are the tenant's to use; its own stay its own.
-      await t.query(`insert into note (content) values ('x')`);
-      await t.query(`insert into mine (v) values ('y')`);
-      const { engine: engineRole } = await rolesOf(engine.config.metadataDatabase, db.name);
-      const privileges = await withClient(serverUrl(db.name), async (a) =>
-        (await a.query(`select has_sequence_privilege($1, 'public.mine_id_seq', 'usage') as mine, has_sequence_privilege($1, 'public.my_counter', 'usage') as counter`, [engineRole])).rows,
-      );
-      expect(privileges).toEqual([{ mine: false, counter: false }]);
-    } finally {
-      await t.end();
-    }
-  });
-});
-
 describe('the evil log itself (positive controls)', () => {
   let db: { name: string; url: string };
   let tenant: string;

@@ -174,7 +174,7 @@ describe('calls of one database per engine process', () => {
   });
 });
 
-describe("the engine's locks in a tenant's database", () => {
+describe("the engine's work in a tenant's database, whatever the tenant does there", () => {
   test("a tenant holding the module lock's advisory key and every lock it may take on the engine's tables stalls no module operation nor a rollout", async () => {
     const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES] });
     const a = await newDatabase(engine, 'squatter');
@@ -227,6 +227,30 @@ describe("the engine's locks in a tenant's database", () => {
       expect((await engine.api('POST', `/v1/databases/${a.name}/upgrade`)).status).toBe(200);
     } finally {
       await holder.end();
+      await stopTestEngine(engine);
+    }
+  });
+
+  test("its own sequences (a serial column of its own table) do not stop the engine installing or upgrading modules, nor become the engine's", async () => {
+    const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES] });
+    const db = await newDatabase(engine, 'ownseq');
+    const t = await connect(db.url);
+    try {
+      await t.query('create table public.mine (id serial primary key, v text)');
+      await t.query('create sequence public.my_counter');
+      expect((await t.query(`select * from iasql_install('fixture_notes@0.1.0')`)).rows).toEqual([{ module_name: 'fixture_notes', created_table_name: 'note', record_count: 0 }]);
+      expect((await t.query('select * from iasql_upgrade()')).rows).toEqual([{ module_name: 'fixture_notes', from_version: '0.1.0', to_version: '0.3.0' }]);
+      expect((await install(engine, db.name, ['fixture_rpc'])).status).toBe(200);
+      // The module's sequences are the tenant's to use; its own stay its own.
+      await t.query(`insert into note (content) values ('x')`);
+      await t.query(`insert into mine (v) values ('y')`);
+      const { engine: engineRole } = await rolesOf(engine.config.metadataDatabase, db.name);
+      const privileges = await withClient(serverUrl(db.name), async (a) =>
+        (await a.query(`select has_sequence_privilege($1, 'public.mine_id_seq', 'usage') as mine, has_sequence_privilege($1, 'public.my_counter', 'usage') as counter`, [engineRole])).rows,
+      );
+      expect(privileges).toEqual([{ mine: false, counter: false }]);
+    } finally {
+      await t.end();
       await stopTestEngine(engine);
     }
   });
