@@ -115,6 +115,18 @@ describe("one database's queue role against another database's calls", () => {
       // A round trip: what was committed before it has been delivered.
       await listener.query('select 1');
       expect(heard.filter((n) => (n.payload ?? '').includes(b.name))).toEqual([]);
+      // Nor learn the engine's channels from what the engine's listener last ran (LISTEN ...).
+      const { calls, shown } = await withClient(serverUrl(engine.config.metadataDatabase), async (m) => ({
+        calls: (await m.query('select calls from rpc_channel')).rows[0].calls as string,
+        // The admin does see it there.
+        shown: (await m.query(`select count(*)::int as n from pg_stat_activity where query like 'LISTEN %' || (select calls from rpc_channel)`)).rows[0].n,
+      }));
+      expect(shown).toBe(1);
+      for (const c of [listener, await connect(a.url)]) {
+        const seen = (await c.query(`select coalesce(string_agg(query, ' '), '') as q from pg_stat_activity`)).rows[0].q as string;
+        expect(seen.includes(calls)).toBe(false);
+        if (c !== listener) await c.end();
+      }
     } finally {
       await listener.end();
     }
