@@ -320,7 +320,8 @@ describe('a call no engine takes from its notification', () => {
       await install(engine, db.name, ['fixture_rpc']);
       // The worker stops hearing announcements (as while its LISTEN connection reconnects, or
       // when the engine that had the call in its backlog died); its graphile runner still works.
-      await (engine.worker as unknown as { listener: Client }).listener.query('UNLISTEN iasql_rpc_call');
+      const { calls } = await withClient(serverUrl(engine.config.metadataDatabase), async (m) => (await m.query('select calls from rpc_channel')).rows[0]);
+      await (engine.worker as unknown as { listener: Client }).listener.query(`UNLISTEN ${calls}`);
       const c = await connect(db.url);
       try {
         await c.query('set iasql.rpc_timeout_ms = 20000');

@@ -7,6 +7,23 @@
 -- never from arguments: credentials found in one database reach only that database's calls.
 -- :queue_group and :legacy_role are replaced by the engine with checked identifiers.
 
+-- The channels calls are announced on and their cancels sent through. Any session of this database
+-- may LISTEN or NOTIFY on any channel (Postgres has no privilege for either): with well-known names,
+-- one database's queue role could read every database's calls as they are announced (arguments
+-- included), announce one of its own queued calls as another database's for a worker to run there,
+-- or end another database's running call. So the names are random, chosen once, readable by the
+-- engine only, and looked up by the queue functions at run time (never written into their bodies,
+-- which every role can read in pg_proc).
+CREATE TABLE IF NOT EXISTS public.rpc_channel (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  calls text NOT NULL,
+  cancels text NOT NULL
+);
+REVOKE ALL ON public.rpc_channel FROM PUBLIC;
+INSERT INTO public.rpc_channel (calls, cancels)
+  VALUES ('iasql_rpc_call_' || md5(gen_random_uuid()::text), 'iasql_rpc_cancel_' || md5(gen_random_uuid()::text))
+  ON CONFLICT (only_row) DO NOTHING;
+
 -- The database (and its tenant, the caller) whose queue role runs this session.
 CREATE OR REPLACE FUNCTION public.iasql_rpc_session(OUT database text, OUT caller text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -49,7 +66,7 @@ BEGIN
   -- caller waits): adding, fetching and completing a job per call was 2 ms of a 6 ms no-op call
   -- on 2 cores. NOTIFY payloads are limited to 8000 bytes: larger calls get their job at once.
   IF octet_length(v_payload) < 7900 THEN
-    PERFORM pg_notify('iasql_rpc_call', v_payload);
+    PERFORM pg_notify((SELECT c.calls FROM public.rpc_channel c), v_payload);
   ELSE
     PERFORM graphile_worker.add_job('rpc', v_payload::json, max_attempts := 1, job_key := 'rpc:' || v_id, job_key_mode := 'unsafe_dedupe');
   END IF;
@@ -117,7 +134,7 @@ BEGIN
   IF v_pid IS NOT NULL THEN
     PERFORM pg_cancel_backend(v_pid);
   END IF;
-  PERFORM pg_notify('iasql_rpc_cancel', p_id::text);
+  PERFORM pg_notify((SELECT c.cancels FROM public.rpc_channel c), p_id::text);
   RETURN true;
 END
 $$;

@@ -44,7 +44,7 @@ export interface UpgradeReport {
 
 /**
  * Install, uninstall and upgrade modules in a managed database. Each call is one transaction
- * under a per-database advisory lock: either every step lands, or the database is left exactly
+ * under a per-database lock: either every step lands, or the database is left exactly
  * as it was and the error names the module, version, file, line and statement that failed.
  */
 export class ModuleOperations {
@@ -232,7 +232,14 @@ export class ModuleOperations {
     const role = await this.roleOf(database);
     const started = Date.now();
     const body = async (c: PoolClient) => {
-      await c.query(`select pg_advisory_xact_lock(hashtext('iasql_modules'))`);
+      // A table lock, not an advisory one: any session may take any advisory key, so a tenant
+      // holding ours would stall every module operation of its database, and a rollout with them.
+      // On this table a tenant can take ACCESS SHARE only, which this mode does not wait for.
+      await c.query('lock table iasql_engine.iasql_module in share row exclusive mode');
+      // A tenant may hold locks on its module tables (a transaction left open after reading one):
+      // a migration waiting on them fails after a while, naming its statement, instead of
+      // stalling this operation, the rollout it is part of, and an engine stop waiting for both.
+      await c.query(`set local lock_timeout = '${MODULE_LOCK_TIMEOUT}'`);
       return fn(c, role);
     };
     let result: T;
@@ -317,7 +324,15 @@ export class ModuleOperations {
     if (!role || tables.length === 0) return;
     const privileges = v.tenantAccess === 'read' ? 'select' : 'select, insert, update, delete';
     await c.query(`grant ${privileges} on table ${tables.map((t) => `public.${ident(t)}`).join(', ')} to ${ident(role)}`);
-    if (v.tenantAccess === 'write') await c.query(`grant usage, select on all sequences in schema public to ${ident(role)}`);
+    if (v.tenantAccess === 'write') {
+      // The engine's sequences only: those the tenant made in public are its own, not the engine's to
+      // grant (GRANT ... ON ALL SEQUENCES IN SCHEMA public fails on them: every install would).
+      const { rows } = await c.query<{ seq: string }>(
+        `select s.oid::regclass::text as seq from pg_class s
+          where s.relkind = 'S' and s.relnamespace = 'public'::regnamespace and s.relowner = current_user::regrole`,
+      );
+      if (rows.length) await c.query(`grant usage, select on sequence ${rows.map((r) => r.seq).join(', ')} to ${ident(role)}`);
+    }
   }
 
   private async readInstalled(c: PoolClient, release = false): Promise<InstalledModule[]> {
@@ -334,6 +349,9 @@ export class ModuleOperations {
     return (await c.query<{ module: string; dependency: string }>('select module, dependency from iasql_engine.iasql_dependencies')).rows;
   }
 }
+
+/** How long a module operation waits for a lock a session of the database holds (a Postgres interval). */
+const MODULE_LOCK_TIMEOUT = '10s';
 
 /** Who owns which table (by oid), and the oids of `module`'s tables, sorted by name in `names`. */
 async function ownedTables(c: PoolClient, module: string, installed?: LoadedVersion) {

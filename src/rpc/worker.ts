@@ -105,10 +105,15 @@ export class RpcWorker {
    */
   private async listen(): Promise<void> {
     const listener = await this.conns.dedicated(this.metadataDatabase);
+    // Secret names (sql/metadata/rpc.sql says why): what arrives on them was sent by the queue functions.
+    const channels = await rpcChannels(listener).catch(async (err) => {
+      await listener.end().catch(() => undefined);
+      throw err;
+    });
     this.listener = listener;
     listener.on('notification', (n) => {
-      if (n.channel === 'iasql_rpc_cancel') this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call'));
-      else if (n.channel === 'iasql_rpc_call') this.fastPath(n.payload);
+      if (n.channel === channels.cancels) this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call'));
+      else if (n.channel === channels.calls) this.fastPath(n.payload);
     });
     let lost = false;
     const onLost = (err?: Error) => {
@@ -120,7 +125,7 @@ export class RpcWorker {
     };
     listener.on('error', onLost);
     listener.on('end', () => onLost());
-    await listener.query('LISTEN iasql_rpc_cancel; LISTEN iasql_rpc_call');
+    await listener.query(`LISTEN ${channels.cancels}; LISTEN ${channels.calls}`);
   }
 
   private async relisten(): Promise<void> {
@@ -506,6 +511,17 @@ export class RpcWorker {
     );
     return removed;
   }
+}
+
+/** The names of the channels calls are announced on and cancelled through (public.rpc_channel). */
+async function rpcChannels(c: import('pg').Client): Promise<{ calls: string; cancels: string }> {
+  const { rows } = await c.query<{ calls: string; cancels: string }>('select calls, cancels from public.rpc_channel');
+  const channels = rows[0];
+  // Checked, since they go into LISTEN unquoted (as identifiers, so its query text names them plainly).
+  if (!channels || !/^iasql_rpc_call_[0-9a-f]{32}$/.test(channels.calls) || !/^iasql_rpc_cancel_[0-9a-f]{32}$/.test(channels.cancels)) {
+    throw new Error('public.rpc_channel of the metadata database does not name the rpc channels');
+  }
+  return channels;
 }
 
 /** graphile-worker's logs through pino, at debug unless they are warnings or errors. */
