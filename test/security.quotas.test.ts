@@ -60,6 +60,13 @@ describe('limits of one call', () => {
     }
   });
 
+  test("a method's own timeout above the ceiling is cut to it without a NOTICE (the caller asked for nothing)", async () => {
+    const { result, notices } = await withNotices(t, () => t.query(`select rpc_echo('method timeout') as v`));
+    expect(result.rows).toEqual([{ v: 'method timeout' }]);
+    expect(notices).toEqual([]);
+    expect((await calls(engine, db.name, 'rpc_echo')).at(-1)).toMatchObject({ status: 'succeeded', timeout_ms: 2000 });
+  });
+
   test('iasql.rpc_timeout_ms that is not a positive whole number is refused with IQ002, before anything is enqueued', async () => {
     const before = (await calls(engine, db.name, 'rpc_echo')).length;
     for (const value of ['abc', '0', '-5', '1.5', '1e9', '9999999999999']) {
@@ -205,6 +212,27 @@ describe("the engine's work in a tenant's database, whatever the tenant does the
       await stopTestEngine(engine);
     }
   });
+  test("a tenant holding the engine SQL's old advisory key and read locks on the engine's tables does not stall an engine start", async () => {
+    const first = await startTestEngine({ modulePath: [FIXTURE_MODULES] });
+    const a = await newDatabase(first, 'startblock');
+    const squatter = await connect(a.url);
+    let second: TestEngine | undefined;
+    try {
+      await squatter.query(`select pg_advisory_lock(hashtext('iasql_engine_sql'))`);
+      await squatter.query('begin');
+      await squatter.query('lock table iasql_engine.iasql_module, iasql_engine.iasql_rpc, iasql_engine.iasql_audit_log in access share mode');
+      // Another engine on the same metadata database starts (brings every database's engine SQL up
+      // to date at start), and serves the squatter's database.
+      second = await startTestEngine({ modulePath: [FIXTURE_MODULES], metadataDatabase: first.config.metadataDatabase });
+      expect((await second.api('GET', `/v1/databases/${a.name}/modules`)).status).toBe(200);
+      expect(second.logs()).not.toContain('could not prepare this database');
+    } finally {
+      await squatter.end();
+      if (second) await stopTestEngine(second);
+      await stopTestEngine(first);
+    }
+  });
+
   test('a tenant session idle in a transaction that read a module table fails that upgrade with a lock timeout instead of stalling the rollout', async () => {
     const engine = await startTestEngine({ modulePath: [FIXTURE_MODULES] });
     const a = await newDatabase(engine, 'holder');

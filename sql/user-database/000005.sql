@@ -38,7 +38,10 @@ BEGIN
     v_timeout_ms := v_setting::bigint;
   END IF;
   IF v_config.max_timeout_ms IS NOT NULL AND v_timeout_ms > v_config.max_timeout_ms THEN
-    RAISE NOTICE 'iasql.rpc_timeout_ms % is above this database''s ceiling; using % ms', v_timeout_ms, v_config.max_timeout_ms;
+    -- Said only when the caller asked for more; a method's own longer timeout is cut silently.
+    IF v_setting IS NOT NULL THEN
+      RAISE NOTICE 'iasql.rpc_timeout_ms % is above this database''s ceiling; using % ms', v_timeout_ms, v_config.max_timeout_ms;
+    END IF;
     v_timeout_ms := v_config.max_timeout_ms;
   END IF;
   IF v_config.max_args_bytes IS NOT NULL AND octet_length(p_args::text) > v_config.max_args_bytes THEN

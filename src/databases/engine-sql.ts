@@ -39,10 +39,15 @@ export function engineSqlFiles(): EngineSqlFile[] {
 export async function applyEngineSql(client: Client | PoolClient): Promise<number> {
   await client.query('begin');
   try {
-    // Serialises concurrent engines bringing the same database up to date.
-    await client.query(`select pg_advisory_xact_lock(hashtext('iasql_engine_sql'))`);
     await client.query(`create table if not exists iasql_internal.engine_migration (
       id integer primary key, applied_at timestamptz not null default now())`);
+    // Serialises concurrent engines bringing the same database up to date. A lock on a table of
+    // iasql_internal, which tenants cannot reach, not an advisory key: any session may take any
+    // advisory key, and a tenant holding this one would stall every engine start.
+    await client.query('lock table iasql_internal.engine_migration in share row exclusive mode');
+    // A tenant's open transaction may hold locks engine SQL needs: fail after a while, naming the
+    // file, rather than hold up the start of the engine for every database.
+    await client.query(`set local lock_timeout = '10s'`);
     const { rows } = await client.query<{ id: number }>('select coalesce(max(id), 0)::int as id from iasql_internal.engine_migration');
     const pending = engineSqlFiles().filter((f) => f.id > rows[0].id);
     for (const f of pending) {

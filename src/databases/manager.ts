@@ -80,6 +80,8 @@ const toInfo = (d: ManagedDatabase): DatabaseInfo => ({
  */
 export class DatabaseManager {
   private readonly reserved: Set<string>;
+  /** Databases whose preparation at start failed (name -> why): not served until the next start. */
+  private readonly unprepared = new Map<string, string>();
   private readonly repo: Repository<ManagedDatabase>;
 
   constructor(
@@ -212,7 +214,8 @@ export class DatabaseManager {
 
   /** Ready databases this engine serves (not those made by earlier engines), by name. */
   async served(): Promise<DatabaseInfo[]> {
-    return (await this.repo.find({ where: { status: 'ready', engineRole: Not(IsNull()) }, order: { name: 'ASC' } })).map(toInfo);
+    const ready = await this.repo.find({ where: { status: 'ready', engineRole: Not(IsNull()) }, order: { name: 'ASC' } });
+    return ready.filter((d) => !this.unprepared.has(d.name)).map(toInfo);
   }
 
   async list(): Promise<DatabaseInfo[]> {
@@ -233,6 +236,8 @@ export class DatabaseManager {
     const db = await this.find(rawName);
     if (db.status !== 'ready') throw conflict(`database '${db.name}' is ${db.status === 'creating' ? 'being created' : 'being dropped'}; try again in a moment`);
     if (!db.engineRole) throw conflict(LEGACY_MESSAGE(`database '${db.name}'`));
+    const why = this.unprepared.get(db.name);
+    if (why) throw conflict(`database '${db.name}' could not be prepared when the engine started (${why}); it is served again after the next start that succeeds`);
     return toInfo(db);
   }
 
@@ -294,17 +299,27 @@ export class DatabaseManager {
     }
     for (const db of all.filter((d) => d.engineRole)) {
       this.conns.register(db.name, { user: db.engineRole!, password: db.enginePassword! });
-      const c = await this.conns.pool(db.name).connect();
+      // One database that cannot be prepared (a tenant's session holding locks the engine SQL
+      // needs, a damaged database) is left unserved until the next start, not the whole engine.
       try {
-        const ran = await applyEngineSql(c);
-        await grantEngineSchema(c, db.roleName);
-        await this.prepare(db.name);
-        if (ran > 0 || db.engineVersion !== ENGINE_VERSION) {
-          await this.repo.update({ name: db.name }, { engineVersion: ENGINE_VERSION });
-          this.logger.info({ database: db.name, files: ran }, 'engine SQL brought up to date');
+        const c = await this.conns.pool(db.name).connect();
+        try {
+          const ran = await applyEngineSql(c);
+          await grantEngineSchema(c, db.roleName);
+          await this.prepare(db.name);
+          if (ran > 0 || db.engineVersion !== ENGINE_VERSION) {
+            await this.repo.update({ name: db.name }, { engineVersion: ENGINE_VERSION });
+            this.logger.info({ database: db.name, files: ran }, 'engine SQL brought up to date');
+          }
+        } finally {
+          c.release();
         }
-      } finally {
-        c.release();
+        this.unprepared.delete(db.name);
+      } catch (err) {
+        this.unprepared.set(db.name, (err as Error).message);
+        await this.conns.close(db.name);
+        this.conns.forget(db.name);
+        this.logger.error({ database: db.name, err: (err as Error).message }, 'could not prepare this database at start; it is not served until the engine starts again');
       }
     }
   }
