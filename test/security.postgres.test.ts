@@ -322,6 +322,27 @@ describe('a hostile tenant in its own database', () => {
     await noForeignRuns();
   });
 
+  // Only the tenant's own sessions resolve names through public first: an operator's psql session
+  // as the admin there, or the engine's, never finds a tenant's view or function before the real one.
+  test("public comes first on the search path of the tenant's own sessions only, never the database's or the engine role's", async () => {
+    const settings = await withClient(serverUrl(db.name), async (a) =>
+      (await a.query(
+        `select coalesce(r.rolname, '(every role)') as role, s.setconfig as config, s.setdatabase = 0 as everywhere
+           from pg_db_role_setting s left join pg_roles r on r.oid = s.setrole
+          where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+            and (s.setrole = 0 or r.rolname in ($1, $2, $3))
+          order by 1`,
+        [tenant, roles.engine, roles.queue],
+      )).rows,
+    );
+    expect(settings).toEqual(
+      [
+        { role: roles.engine, config: ['search_path=pg_catalog, pg_temp'], everywhere: true },
+        { role: tenant, config: ['search_path="$user", public, iasql_engine'], everywhere: false },
+      ].sort((x, y) => x.role.localeCompare(y.role)),
+    );
+  });
+
   test('cannot connect to another database: another tenant\'s, template1, postgres, the metadata database', async () => {
     const other = await newDatabase(engine, 'neighbour');
     for (const database of [other.name, 'template1', 'postgres', engine.config.metadataDatabase]) {

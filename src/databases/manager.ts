@@ -153,8 +153,9 @@ export class DatabaseManager {
           throw err;
         }
         await c.query(`revoke connect, temporary on database ${ident(name)} from public`);
-        // Every session of the tenant (and of the admin, for operators in psql) finds the engine tables by plain name.
-        await c.query(`alter database ${ident(name)} set search_path = "$user", public, ${ENGINE_SCHEMA}`);
+        // The tenant finds the engine's tables by their plain names. Set for the tenant's role only:
+        // another role's session (an operator's) must not resolve names through public first.
+        await c.query(`alter role ${ident(user)} in database ${ident(name)} set search_path = "$user", public, ${ENGINE_SCHEMA}`);
         await this.provision(name, roles);
         this.conns.register(name, engine);
         const tenant = await this.conns.pool(name).connect();

@@ -16,6 +16,10 @@ export function serverUrl(database = 'postgres'): string {
   if (!url) throw new Error('IASQL_TEST_DATABASE_URL is not set: run the tests through jest (global-setup starts Postgres)');
   const u = new URL(url);
   u.pathname = `/${database}`;
+  // In a managed database, the admin finds the engine's tables first, then the module tables: an
+  // admin session must never resolve a name through what a tenant created (docs/security.md,
+  // "Operators in a tenant's database").
+  if (database !== 'postgres' && !database.startsWith('meta_')) u.searchParams.set('options', '-c search_path=iasql_engine,public');
   return u.toString();
 }
 
