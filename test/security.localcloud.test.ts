@@ -218,7 +218,8 @@ describe("B cannot list, read, change or delete A's resources (AWS CLI)", () => 
     expect((await asA('lambda', 'get-function', '--function-name', 'a-fn')).Configuration.FunctionArn).toBe(aFunctionArn);
     expect((await asA('iam', 'get-role', '--role-name', 'a-role')).Role.Arn).toBe(aRoleArn);
     await expectAIntact();
-  });
+    // Fifteen AWS CLI runs (each starts Python): generous on a loaded 2-core machine.
+  }, 180_000);
 });
 
 describe('keys and signatures', () => {
