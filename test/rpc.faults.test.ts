@@ -203,6 +203,26 @@ describe('isolation of the queue credentials', () => {
 });
 
 describe('two engine processes on one Postgres', () => {
+  test('an engine serves a database another engine created after it started (its calls and its REST routes)', async () => {
+    const first = await startModuleEngine();
+    const second = await startTestEngine({ metadataDatabase: first.config.metadataDatabase, modulePath: [FIXTURE_MODULES] });
+    try {
+      const db = await newDatabase(first, 'later');
+      // Only the second engine runs calls now; it learns the new database's engine role from the registry.
+      await first.worker!.stop();
+      const c = await connect(db.url);
+      try {
+        expect((await c.query('select iasql_version() as v')).rows).toEqual([{ v: expect.any(String) }]);
+      } finally {
+        await c.end();
+      }
+      expect((await second.api('GET', `/v1/databases/${db.name}/modules`)).status).toBe(200);
+    } finally {
+      await stopTestEngine(second);
+      await stopTestEngine(first);
+    }
+  });
+
   test('every call runs exactly once', async () => {
     const first = await startModuleEngine();
     const second = await startTestEngine({ metadataDatabase: first.config.metadataDatabase, modulePath: [FIXTURE_MODULES] });

@@ -96,6 +96,12 @@ export class DatabaseManager {
   ) {
     this.reserved = reservedNames(metadataDatabase);
     this.repo = meta.getRepository(ManagedDatabase);
+    // A database another engine created after this one started: its role is in the registry.
+    conns.resolveWith(async (name) => {
+      if (this.unprepared.has(name)) return undefined;
+      const db = await this.repo.findOne({ where: { name, status: 'ready' }, select: SECRET_COLUMNS });
+      return db?.engineRole && db.enginePassword ? { user: db.engineRole, password: db.enginePassword } : undefined;
+    });
   }
 
   async create(rawName: unknown): Promise<CreatedDatabase> {
@@ -239,6 +245,7 @@ export class DatabaseManager {
     if (!db.engineRole) throw conflict(LEGACY_MESSAGE(`database '${db.name}'`));
     const why = this.unprepared.get(db.name);
     if (why) throw conflict(`database '${db.name}' could not be prepared when the engine started (${why}); it is served again after the next start that succeeds`);
+    await this.conns.ensure(db.name);
     return toInfo(db);
   }
 

@@ -42,6 +42,7 @@ export class Connections {
   private readonly sweeper: NodeJS.Timeout;
   private readonly roles = new Map<string, RoleCredentials>();
   private readonly adminDatabases = new Set<string>();
+  private resolver?: (database: string) => Promise<RoleCredentials | undefined>;
 
   constructor(
     /** Admin URL; its database part is ignored, each pool names its own. */
@@ -67,6 +68,21 @@ export class Connections {
 
   forget(database: string): void {
     this.roles.delete(database);
+  }
+
+  /**
+   * Where the engine role of a database not registered yet is looked up: a database another
+   * engine process created after this one started (several engines share one metadata database).
+   */
+  resolveWith(resolver: (database: string) => Promise<RoleCredentials | undefined>): void {
+    this.resolver = resolver;
+  }
+
+  /** Registers `database`'s engine role if it is not known yet and the resolver knows it. */
+  async ensure(database: string): Promise<void> {
+    if (this.roles.has(database) || this.adminDatabases.has(database) || !this.resolver) return;
+    const role = await this.resolver(database);
+    if (role && !this.roles.has(database)) this.roles.set(database, role);
   }
 
   /** The role connections to `database` use, or undefined for admin databases. Throws for any other. */

@@ -230,6 +230,7 @@ export class RpcWorker {
     if (!/^\d+$/.test(id)) throw new Error(`rpc job with a bad call id: ${id}`);
     let client: PoolClient;
     try {
+      await this.conns.ensure(call.database);
       client = await this.conns.pool(call.database).connect();
     } catch (err) {
       if (via === 'notify') return; // the job will try, and report
@@ -491,6 +492,7 @@ export class RpcWorker {
     let removed = 0;
     const dbs = await this.conns.query<{ name: string }>(this.metadataDatabase, `select name from public.managed_database where status = 'ready' and engine_role is not null`);
     for (const { name } of dbs.rows) {
+      await this.conns.ensure(name).catch(() => undefined);
       const res = await this.conns
         .query(
           name,
