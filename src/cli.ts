@@ -42,7 +42,12 @@ async function start() {
   let engine: Engine | undefined;
   let stopRequested = false;
   const shutdown = async (signal: string) => {
-    if (stopRequested) return;
+    if (stopRequested) {
+      // A second Ctrl-C: the running calls end now; Postgres and the local cloud still stop cleanly.
+      if (engine) logger.info({ signal }, 'stopping now');
+      engine?.stopNow();
+      return;
+    }
     stopRequested = true;
     if (!engine) return; // start() below sees the flag once the engine is up
     logger.info({ signal }, 'shutting down');

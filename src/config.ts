@@ -67,14 +67,20 @@ export interface Config {
    * local cloud, which are always allowed.
    */
   allowedEndpoints?: string[];
+  /**
+   * IASQL_SHUTDOWN_GRACE_MS, default 10000: on a stop (Ctrl-C, SIGTERM), how long calls still
+   * running may take to finish before they are ended (their callers get IQ005).
+   */
+  shutdownGraceMs?: number;
 }
 
-/** Defaults of the optional quotas, in one place (README "Configuration" lists them). */
+/** Defaults of the optional quotas and limits, in one place (README "Configuration" lists them). */
 export const QUOTA_DEFAULTS = {
   rpcTimeoutMaxMs: 3_600_000,
   rpcMaxArgsBytes: 6 * 1024 * 1024,
   rpcMaxResultBytes: 16 * 1024 * 1024,
   tenantConnectionLimit: 20,
+  shutdownGraceMs: 10_000,
 };
 /** Calls of one database run at once by one engine process, unless IASQL_RPC_CONCURRENCY_PER_DATABASE says otherwise. */
 export const perDatabaseConcurrency = (c: Pick<Config, 'workerConcurrency' | 'rpcConcurrencyPerDatabase'>) =>
@@ -133,6 +139,7 @@ const envSchema = z.object({
     .default('')
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .refine((list) => list.every((x) => ENDPOINT_PATTERN.test(x)), 'IASQL_ALLOWED_ENDPOINTS must be a comma-separated list of origins such as http://localhost:4566 or https://*.example.com (scheme, host, optional port; no path)'),
+  IASQL_SHUTDOWN_GRACE_MS: count('IASQL_SHUTDOWN_GRACE_MS', QUOTA_DEFAULTS.shutdownGraceMs, 0),
   IASQL_LOCAL_CLOUD_INVOKE: z.enum(['trusted', 'refused'], { error: 'IASQL_LOCAL_CLOUD_INVOKE must be trusted or refused' }).default('trusted'),
 });
 
@@ -173,5 +180,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantConnectionLimit: e.IASQL_TENANT_CONNECTION_LIMIT,
     localCloudInvoke: e.IASQL_LOCAL_CLOUD_INVOKE,
     allowedEndpoints: e.IASQL_ALLOWED_ENDPOINTS,
+    shutdownGraceMs: e.IASQL_SHUTDOWN_GRACE_MS,
   };
 }

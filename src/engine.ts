@@ -21,6 +21,7 @@ import { Rollouts } from './rollouts/rollouts';
 import { configureRpc, setupRpc } from './rpc/setup';
 import { cloudImporter } from './commit/bind';
 import { DEFAULT_COMMIT_OPTIONS } from './commit/change-sets';
+import { EngineLiveness } from './rpc/liveness';
 import { RpcWorker } from './rpc/worker';
 
 export interface Engine {
@@ -45,7 +46,13 @@ export interface Engine {
   firstDatabaseUrlFile?: string;
   /** Shell file (0600) exporting the first database's local-cloud credentials and endpoint, when there is one. */
   firstDatabaseAwsFile?: string;
+  /**
+   * Stops: takes no new calls, lets the running ones finish for up to IASQL_SHUTDOWN_GRACE_MS
+   * (saying at WARN which), ends what is left (their callers get IQ005), then stops the rest.
+   */
   stop(): Promise<void>;
+  /** Ends the running calls now (a second Ctrl-C); a stop in progress then finishes at once. */
+  stopNow(): void;
 }
 
 export const firstDatabaseUrlFile = (home: string, name: string) => path.join(home, 'databases', `${name}.url`);
@@ -113,6 +120,14 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     conns.allowAdmin(config.metadataDatabase);
     await ensureMetadataDatabase(conns, maintenanceDb, config.metadataDatabase, logger);
     await conns.close(maintenanceDb);
+    // An engine that will take calls says so from here: a call made while it starts (or restarts)
+    // waits for it instead of failing with "no iasql engine is running".
+    let liveness: EngineLiveness | undefined;
+    if (config.workerConcurrency > 0) {
+      liveness = new EngineLiveness(conns, config.metadataDatabase, logger);
+      await liveness.hold();
+      cleanups.push(() => liveness!.release());
+    }
 
     const meta = metadataDataSource(conns.settings(config.metadataDatabase));
     await meta.initialize();
@@ -198,9 +213,13 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       firstDatabaseUrlFile: urlFile,
       firstDatabaseAwsFile: awsFile,
       stop: async () => {
+        conns.quiet(); // Postgres ending connections from here on is expected
         server.closeAllConnections?.();
+        await liveness?.release();
+        await worker?.stop(config.shutdownGraceMs ?? QUOTA_DEFAULTS.shutdownGraceMs);
         await stop();
       },
+      stopNow: () => worker?.cutOff(),
     };
   } catch (err) {
     await stop();

@@ -5,7 +5,8 @@
 -- the queue group :queue_group, which may execute these functions and nothing else. Which database
 -- a call belongs to, and who made it, come from the session (session_user is the queue role),
 -- never from arguments: credentials found in one database reach only that database's calls.
--- :queue_group and :legacy_role are replaced by the engine with checked identifiers.
+-- :queue_group and :legacy_role are replaced by the engine with checked identifiers, :engine_key
+-- with a constant (src/rpc/liveness.ts).
 
 -- The channels calls are announced on and their cancels sent through. Any session of this database
 -- may LISTEN or NOTIFY on any channel (Postgres has no privilege for either): with well-known names,
@@ -74,6 +75,22 @@ BEGIN
 END
 $$;
 
+-- Whether an engine that takes calls is running: each holds the shared session advisory lock
+-- :engine_key here (src/rpc/liveness.ts) from early in its start to the beginning of its stop.
+-- Only the engine's own role counts (the owner of these functions, current_user when they run).
+CREATE OR REPLACE FUNCTION public.iasql_rpc_engine_alive()
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+      AND l.classid = (:engine_key::bigint >> 32)::oid AND l.objid = (:engine_key::bigint & 4294967295)::oid
+      AND a.usename = current_user)
+$$;
+
 -- Status of a call of this session's database. While it is queued, waits up to p_wait_ms for a
 -- worker to take it, checking every ~1 ms here rather than paying a dblink round trip per check.
 CREATE OR REPLACE FUNCTION public.iasql_rpc_status(p_id bigint, p_wait_ms integer DEFAULT 0)
@@ -88,12 +105,27 @@ DECLARE
   v_result jsonb;
   v_error jsonb;
   v_created timestamptz;
+  v_failed jsonb;
 BEGIN
   LOOP
     SELECT c.status, c.result, c.error, c.created_at INTO v_status, v_result, v_error, v_created FROM public.rpc_call c WHERE c.id = p_id AND c.database = v_database;
     EXIT WHEN v_status IS DISTINCT FROM 'queued' OR clock_timestamp() >= v_until;
     PERFORM pg_sleep(0.0002);
   END LOOP;
+  -- Still queued a second after its enqueue and no engine is running to take it: the call ends
+  -- now with IQ008, instead of its caller waiting the whole timeout. Marked failed, it never runs
+  -- later. (An engine that is starting holds the lock already: a call made meanwhile waits for it.)
+  IF v_status = 'queued' AND v_created < clock_timestamp() - interval '1 second' AND NOT public.iasql_rpc_engine_alive() THEN
+    UPDATE public.rpc_call c SET status = 'failed', finished_at = now(), error = jsonb_build_object(
+        'sqlstate', 'IQ008', 'message', format('rpc %s.%s: no iasql engine is running', c.module, c.method),
+        'hint', 'start it (iasql start), then call again; this call will not run')
+      WHERE c.id = p_id AND c.status = 'queued'
+      RETURNING c.error INTO v_failed;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'failed'::text, NULL::jsonb, v_failed;
+      RETURN;
+    END IF;
+  END IF;
   -- Announced but still not taken after 250 ms (no engine listening, every slot busy, or the
   -- engine that had it in its backlog died): the call gets its graphile-worker job, which any
   -- engine's runner takes. Once: the key dedupes, and a job that ran left the call not queued.
@@ -164,6 +196,7 @@ DROP FUNCTION IF EXISTS public.iasql_rpc_abandon(bigint, text, text, jsonb);
 DROP FUNCTION IF EXISTS public.iasql_rpc_progress(bigint, text);
 
 REVOKE ALL ON FUNCTION public.iasql_rpc_session() FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.iasql_rpc_engine_alive() FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.iasql_rpc_payload(bigint, text, text, text, jsonb, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.iasql_rpc_enqueue(text, text, jsonb, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.iasql_rpc_status(bigint, integer) FROM PUBLIC;

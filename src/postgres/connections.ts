@@ -43,6 +43,8 @@ export class Connections {
   private readonly roles = new Map<string, RoleCredentials>();
   private readonly adminDatabases = new Set<string>();
   private resolver?: (database: string) => Promise<RoleCredentials | undefined>;
+  /** Set when the engine stops: Postgres ending connections is then expected, not worth a warning. */
+  private stopping = false;
 
   constructor(
     /** Admin URL; its database part is ignored, each pool names its own. */
@@ -121,8 +123,8 @@ export class Connections {
     if (!entry) {
       const pool = new Pool({ ...this.settings(database), max, idleTimeoutMillis: 10_000, application_name: 'iasql', options: sessionOptions(gucs) });
       // An idle client whose backend dies (database dropped, server restart) must not crash the engine.
-      pool.on('error', (err) => this.logger.warn({ database, err: err.message }, 'idle connection lost'));
-      pool.on('connect', (client) => client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'connection lost')));
+      pool.on('error', (err) => this.lost(database, err, 'idle connection lost'));
+      pool.on('connect', (client) => client.on('error', (err) => this.lost(database, err, 'connection lost')));
       entry = { pool, lastUsed: Date.now() };
       this.pools.set(key, entry);
     }
@@ -154,7 +156,7 @@ export class Connections {
   async dedicated(database: string): Promise<Client> {
     const client = new Client({ ...this.settings(database), application_name: 'iasql', options: sessionOptions({}) });
     // Without a listener, a backend terminated while this client sits idle crashes the process.
-    client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'dedicated connection lost'));
+    client.on('error', (err) => this.lost(database, err, 'dedicated connection lost'));
     await client.connect();
     return client;
   }
@@ -162,7 +164,7 @@ export class Connections {
   /** A dedicated admin client of `database`, for creating a database's schemas and extensions before its tenant may connect. */
   async dedicatedAdmin(database: string): Promise<Client> {
     const client = new Client({ ...this.adminSettings(database), application_name: 'iasql', options: sessionOptions({}) });
-    client.on('error', (err) => this.logger.warn({ database, err: err.message }, 'dedicated connection lost'));
+    client.on('error', (err) => this.lost(database, err, 'dedicated connection lost'));
     await client.connect();
     return client;
   }
@@ -184,6 +186,16 @@ export class Connections {
         await entry.pool.end();
       }
     }
+  }
+
+  /** From now on (the engine is stopping), lost connections are logged at debug, not as warnings. */
+  quiet(): void {
+    this.stopping = true;
+  }
+
+  private lost(database: string, err: Error, what: string) {
+    if (this.stopping) this.logger.debug({ database, err: err.message }, what);
+    else this.logger.warn({ database, err: err.message }, what);
   }
 
   async end(): Promise<void> {

@@ -6,6 +6,7 @@ import { escapeIdentifier as ident } from 'pg';
 import type { Logger } from '../logger';
 import type { Connections } from '../postgres/connections';
 import { packageRoot } from '../version';
+import { ENGINE_ALIVE_KEY } from './liveness';
 import { graphileLogger } from './worker';
 
 export interface RpcSetup {
@@ -54,7 +55,8 @@ export async function setupRpc(conns: Connections, metadataDatabase: string, log
     const sql = fs
       .readFileSync(path.join(packageRoot(), 'sql', 'metadata', 'rpc.sql'), 'utf8')
       .replaceAll(':queue_group', ident(group))
-      .replaceAll(':legacy_role', ident(legacy));
+      .replaceAll(':legacy_role', ident(legacy))
+      .replaceAll(':engine_key', ENGINE_ALIVE_KEY);
     await lock.query(sql);
     logger.debug({ group }, 'rpc queue ready');
     return { group, ...conns.endpoint, database: metadataDatabase };

@@ -5,9 +5,9 @@ import type { IasqlApi, RpcContext } from '../modules/define';
 import type { ModuleOperations } from '../modules/operations';
 import type { LoadedVersion, ModuleRegistry } from '../modules/registry';
 import type { Connections } from '../postgres/connections';
-import { changeSetApi } from '../commit/bind';
+import { changeSetApi, describeProgress } from '../commit/bind';
 import { dependencyExports } from '../modules/exports';
-import type { CommitOptions } from '../commit/change-sets';
+import type { CommitOptions, Progress } from '../commit/change-sets';
 import { ENGINE_VERSION } from '../version';
 import { checkArguments, checkResult } from './arguments';
 import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
@@ -37,6 +37,14 @@ interface QueuedCall {
   timeout_ms: number;
 }
 
+/** A call whose handler runs now: what a stop reports, and how it ends it. */
+interface RunningCall {
+  call: QueuedCall;
+  controller: AbortController;
+  /** The change set, once the call is a commit that reported progress. */
+  changeSet?: number;
+}
+
 type Outcome = { status: 'succeeded'; result: unknown } | { status: 'failed' | 'timed_out'; error: RpcErrorBody };
 
 /**
@@ -50,7 +58,7 @@ type Outcome = { status: 'succeeded'; result: unknown } | { status: 'failed' | '
 export class RpcWorker {
   private runner?: Runner;
   private listener?: import('pg').Client;
-  private readonly inFlight = new Map<string, AbortController>();
+  private readonly inFlight = new Map<string, RunningCall>();
   /** Calls started from their notification (graphile-worker tracks those it runs). */
   private readonly fast = new Set<Promise<void>>();
   /** Announced calls waiting for a fast-path slot, oldest first (a call waiting 250 ms also gets a graphile job). */
@@ -60,6 +68,7 @@ export class RpcWorker {
   /** Jobs waiting for their database to drop under its limit. */
   private readonly waitingJobs = new Map<string, Array<() => void>>();
   private stopping = false;
+  private stopped?: Promise<void>;
 
   constructor(
     private readonly conns: Connections,
@@ -76,9 +85,11 @@ export class RpcWorker {
     // The job's payload is the call itself (written by iasql_rpc_enqueue): no read before the lock.
     const rpc: Task = async (payload) => {
       const call = payload as QueuedCall;
-      if ((await this.status(String(call.id))) !== 'queued') return; // usually the notification ran it
+      // Stopping: the job completes unrun, and the caller's next status check adds another one.
+      if (this.stopping || (await this.status(String(call.id))) !== 'queued') return; // usually the notification ran it
       await this.admitJob(call.database);
       try {
+        if (this.stopping) return;
         await this.execute(call);
       } finally {
         this.leave(call.database);
@@ -112,7 +123,7 @@ export class RpcWorker {
     });
     this.listener = listener;
     listener.on('notification', (n) => {
-      if (n.channel === channels.cancels) this.inFlight.get(n.payload ?? '')?.abort(new RpcError('the caller gave up on this call'));
+      if (n.channel === channels.cancels) this.inFlight.get(n.payload ?? '')?.controller.abort(new RpcError('the caller gave up on this call'));
       else if (n.channel === channels.calls) this.fastPath(n.payload);
     });
     let lost = false;
@@ -142,11 +153,54 @@ export class RpcWorker {
     }
   }
 
-  /** Takes no new calls, and lets the running ones finish (graphile-worker's and the fast path's). */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.listener?.end().catch(() => undefined);
-    await Promise.all([this.runner?.stop(), ...this.fast]);
+  /**
+   * Takes no new calls, says which are still running, and lets them finish for up to `graceMs`;
+   * then ends them (cutOff). Their callers get IQ005 with what to check.
+   */
+  stop(graceMs = Infinity): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      await this.listener?.end().catch(() => undefined);
+      const drained = Promise.all([this.runner?.stop(), ...this.fast]);
+      const running = [...this.inFlight.values()];
+      if (running.length) {
+        this.logger.warn(
+          {
+            calls: running.map((r) => `${r.call.module}.${r.call.method} in database ${r.call.database} (call ${r.call.id})`),
+            commits: running.filter((r) => r.changeSet !== undefined).map((r) => `change set ${r.changeSet} in database ${r.call.database}`),
+            graceMs,
+          },
+          `stopping: waiting up to ${graceMs} ms for ${running.length} running call${running.length === 1 ? '' : 's'}, then ending them (Ctrl-C again: end them now)`,
+        );
+      }
+      let timer: NodeJS.Timeout | undefined;
+      if (Number.isFinite(graceMs)) timer = setTimeout(() => this.cutOff(), graceMs);
+      await drained;
+      clearTimeout(timer);
+    })();
+    return this.stopped;
+  }
+
+  /** Ends the calls still running: their handlers are aborted, their callers get IQ005. */
+  cutOff(): void {
+    const ids = [...this.inFlight.keys()];
+    if (!ids.length) return;
+    this.logger.warn({ calls: ids }, 'ending the running calls');
+    for (const { call, controller, changeSet } of this.inFlight.values()) {
+      const commit = changeSet !== undefined || (call.module === 'iasql_commit' && call.method === 'iasql_commit');
+      controller.abort(
+        new RpcError(`rpc ${call.module}.${call.method}: the engine stopped before this call finished`, {
+          sqlstate: RPC_SQLSTATE.workerLost,
+          hint: commit
+            ? 'the commit was cut off mid-way: SELECT * FROM iasql_rollback() recovers it'
+            : 'the call may have been partly done: check its effects before calling again',
+        }),
+      );
+    }
+    // The statement a handler is running now, if any, stops too (its connection is then closed).
+    void this.queue()
+      .query(`select pg_cancel_backend(worker_pid) from public.rpc_call where id = any($1::bigint[]) and status = 'running' and worker_pid is not null`, [ids])
+      .catch(() => undefined);
   }
 
   /**
@@ -348,7 +402,8 @@ export class RpcWorker {
       const args = checkArguments(where, decl.args ?? [], call.args);
       const controller = new AbortController();
       const progress = this.progressReporter(String(call.id));
-      this.inFlight.set(String(call.id), controller);
+      const running: RunningCall = { call, controller };
+      this.inFlight.set(String(call.id), running);
       const timer = setTimeout(
         () => controller.abort(new RpcError(`${where} timed out after ${call.timeout_ms} ms`, { sqlstate: RPC_SQLSTATE.timedOut, hint: TIMEOUT_HINT })),
         call.timeout_ms,
@@ -362,7 +417,7 @@ export class RpcWorker {
           progress: progress.report,
           iasql: undefined as unknown as IasqlApi,
         };
-        base.iasql = this.api(call.database, client, base);
+        base.iasql = this.api(call.database, client, base, running);
         const ctx = { ...base, dependencies: await dependencyExports(this.registry, version, base, client, installed) };
         const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
         const result = await Promise.race([Promise.resolve().then(() => decl.handler(ctx, args)), aborted]);
@@ -385,12 +440,14 @@ export class RpcWorker {
         this.inFlight.delete(String(call.id));
       }
     } catch (err) {
-      if (err instanceof RpcError && err.options.sqlstate !== RPC_SQLSTATE.timedOut) return { status: 'failed', error: toRpcErrorBody(err, where) };
+      // Timed out or cut off by a stop: the handler was abandoned, its connection is closed (execute).
+      const abandoned = err instanceof RpcError && (err.options.sqlstate === RPC_SQLSTATE.timedOut || err.options.sqlstate === RPC_SQLSTATE.workerLost);
+      if (err instanceof RpcError && !abandoned) return { status: 'failed', error: toRpcErrorBody(err, where) };
       throw err;
     }
   }
 
-  private api(database: string, client: PoolClient, base: Omit<RpcContext, 'dependencies' | 'iasql'>): IasqlApi {
+  private api(database: string, client: PoolClient, base: Omit<RpcContext, 'dependencies' | 'iasql'>, running?: RunningCall): IasqlApi {
     const bind = {
       registry: this.registry,
       database,
@@ -399,6 +456,11 @@ export class RpcWorker {
       exportsOf: (v: LoadedVersion, c: PoolClient) => dependencyExports(this.registry, v, { ...base, query: queryOn(c), iasql: this.api(database, c, base) }, c),
       logger: this.logger,
       options: this.options.commit,
+      // A commit says which change set it applies: a stop names it, and its cut-off hint differs.
+      onProgress: (changeSet: number, p: Progress) => {
+        if (running) running.changeSet = changeSet;
+        base.progress(describeProgress(p));
+      },
     };
     return {
       version: ENGINE_VERSION,

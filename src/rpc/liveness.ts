@@ -1,0 +1,55 @@
+import type { Client } from 'pg';
+import type { Logger } from '../logger';
+import type { Connections } from '../postgres/connections';
+
+/**
+ * Key of the session advisory lock every engine that takes calls holds (shared) in the metadata
+ * database. Fixed and random, so it shares no space with other keys; sql/metadata/rpc.sql gets it
+ * as :engine_key and looks for it in pg_locks when a call has waited a second for a worker.
+ */
+export const ENGINE_ALIVE_KEY = '5716701716739715773';
+
+/**
+ * "An engine that takes calls is here": held from early in the start (before the slow parts, so
+ * a call made while an engine restarts waits for it) to the beginning of the stop. Without it, a
+ * queued caller learns within about a second that no engine is running (IQ008) instead of waiting
+ * its whole timeout. Costs one connection and nothing per call.
+ */
+export class EngineLiveness {
+  private client?: Client;
+  private released = false;
+
+  constructor(
+    private readonly conns: Connections,
+    private readonly metadataDatabase: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async hold(): Promise<void> {
+    const client = await this.conns.dedicated(this.metadataDatabase);
+    this.client = client;
+    // Lost (a server restart, a terminated backend): taken again, so callers do not see IQ008.
+    client.on('end', () => void (this.released || this.retake()));
+    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock_shared(${ENGINE_ALIVE_KEY}::bigint) as ok`);
+    if (!rows[0].ok) this.logger.warn({ key: ENGINE_ALIVE_KEY }, 'another session holds the engine liveness key exclusively; queued callers may be told no engine runs');
+  }
+
+  private async retake(): Promise<void> {
+    for (let delay = 100; !this.released; delay = Math.min(delay * 2, 5000)) {
+      await new Promise((r) => setTimeout(r, delay).unref());
+      if (this.released) return;
+      try {
+        await this.hold();
+        return;
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'could not take the engine liveness lock again; retrying');
+      }
+    }
+  }
+
+  /** Ends the session, which releases the lock: from now on queued callers learn no engine runs. */
+  async release(): Promise<void> {
+    this.released = true;
+    await this.client?.end().catch(() => undefined);
+  }
+}
