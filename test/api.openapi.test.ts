@@ -199,6 +199,42 @@ describe('answers match the response schemas of the route table', () => {
   });
 });
 
+describe('GET /v1/modules: the rpc interface as a REST client sees it', () => {
+  const rpcOf = async (module: string, fn: string) => {
+    const { body } = await engine.api('GET', '/v1/modules');
+    const m = body.modules.find((x: Json) => x.name === module);
+    return m.versions.find((v: Json) => v.version === m.latest).rpc.find((r: Json) => r.name === fn);
+  };
+
+  test('an argument with a SQL default is optional, with that default; every argument has its description', async () => {
+    const invoke = await rpcOf('aws_lambda', 'invoke_lambda_function');
+    expect(invoke.args).toEqual([
+      { name: 'lambda_function_name', type: 'text', description: 'the function, as in lambda_function.name', optional: false, default: null, defaultSql: null, variadic: false },
+      { name: 'function_payload', type: 'json', description: 'the event the handler gets', optional: true, default: '{}', defaultSql: null, variadic: false },
+      {
+        name: 'region',
+        type: 'text',
+        description: "the function's region (default: default_aws_region(); NULL means the same)",
+        optional: true,
+        default: null,
+        defaultSql: 'default_aws_region()',
+        variadic: false,
+      },
+    ]);
+    for (const fn of ['dynamo_put', 'dynamo_get', 'dynamo_delete', 'dynamo_query', 'dynamo_scan']) {
+      const region = (await rpcOf('aws_dynamo', fn)).args.find((a: Json) => a.name === 'region');
+      expect({ fn, ...region }).toMatchObject({ fn, optional: true, defaultSql: 'default_aws_region()', description: expect.stringContaining('region') });
+    }
+    expect((await rpcOf('fixture_rpc', 'rpc_echo')).args).toEqual([
+      { name: 'value', type: 'text', description: 'the text to repeat', optional: false, default: null, defaultSql: null, variadic: false },
+      { name: 'times', type: 'integer', description: 'how many times', optional: true, default: 1, defaultSql: null, variadic: false },
+    ]);
+    expect((await rpcOf('iasql_functions', 'iasql_install')).args).toEqual([
+      { name: 'modules', type: 'text[]', description: 'module names, or name@x.y.z', optional: false, default: null, defaultSql: null, variadic: true },
+    ]);
+  });
+});
+
 describe('a client generated from the document (openapi-typescript)', () => {
   /** Type-checks `calls` against the types openapi-typescript generates from the served document; returns the compiler's errors. */
   async function typeCheck(calls: string): Promise<string[]> {

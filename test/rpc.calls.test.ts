@@ -144,7 +144,7 @@ describe('generated bindings', () => {
         result: 'text',
         prosecdef: true,
         proconfig: ['search_path=pg_catalog, pg_temp'],
-        comment: "Repeats a text\nExample: SELECT rpc_echo('hi', 2);",
+        comment: "Repeats a text\nArguments:\n  value: the text to repeat\n  times: how many times\nExample: SELECT rpc_echo('hi', 2);",
       },
       {
         proname: 'rpc_items',
@@ -160,7 +160,12 @@ describe('generated bindings', () => {
   test('iasql_help lists them with signature, description and sample usage', async () => {
     const { rows } = await c.query(`select * from iasql_help() where name = 'rpc_echo'`);
     expect(rows).toEqual([
-      { name: 'rpc_echo', signature: 'rpc_echo(value text, times integer DEFAULT 1) RETURNS text', description: 'Repeats a text', sample_usage: "SELECT rpc_echo('hi', 2);" },
+      {
+        name: 'rpc_echo',
+        signature: 'rpc_echo(value text, times integer DEFAULT 1) RETURNS text',
+        description: 'Repeats a text\nArguments:\n  value: the text to repeat\n  times: how many times',
+        sample_usage: "SELECT rpc_echo('hi', 2);",
+      },
     ]);
   });
 

@@ -18,9 +18,9 @@ export const invokeLambdaFunction: RpcMethod = {
   description: "Invokes a Lambda function with a JSON payload; returns its answer (payload as text: payload::json->>'field'); a handler's error is in `error`, not raised",
   example: `SELECT payload::json->>'total' FROM invoke_lambda_function('adder', '{"a": 2, "b": 40}');`,
   args: [
-    { name: 'lambda_function_name', type: 'text' },
-    { name: 'function_payload', type: 'json', default: '{}' },
-    { name: 'region', type: 'text', defaultSql: 'default_aws_region()' },
+    { name: 'lambda_function_name', type: 'text', description: 'the function, as in lambda_function.name' },
+    { name: 'function_payload', type: 'json', default: '{}', description: 'the event the handler gets' },
+    { name: 'region', type: 'text', defaultSql: 'default_aws_region()', description: "the function's region (default: default_aws_region(); NULL means the same)" },
   ],
   returns: {
     table: [
