@@ -292,3 +292,18 @@ describe('the iasql_* functions, over rpc', () => {
     });
   });
 });
+
+describe('who a change set was opened by', () => {
+  test('the tenant that called iasql_begin(), in REST and in the already-open error', async () => {
+    const tenant = new URL(db.url).username;
+    await c.query('select * from iasql_begin()');
+    try {
+      const { body } = await engine.api('GET', `/v1/databases/${db.name}/commits`);
+      expect(body.commits[0]).toMatchObject({ status: 'open', openedBy: tenant });
+      const again = await sqlError(c, 'select * from iasql_begin()');
+      expect(again.message).toMatch(new RegExp(`^change set \\d+ is already open \\(opened by ${tenant} at `));
+    } finally {
+      await c.query('select * from iasql_rollback()');
+    }
+  });
+});
