@@ -45,11 +45,11 @@ export const invokeLambdaFunction: RpcMethod = {
       const e = err as Error;
       if (e.name === 'ResourceNotFoundException') {
         throw new RpcError(`invoke_lambda_function: there is no function '${name}' in ${region}`, {
-          detail: e.name,
+          detail: `cloud error code: ${e.name}`,
           hint: 'SELECT name, region FROM lambda_function lists the functions iasql manages; commit a new one first',
         });
       }
-      throw new RpcError(`invoke_lambda_function: ${name} in ${region}: ${e.message}`, { detail: e.name });
+      throw new RpcError(`invoke_lambda_function: ${name} in ${region}: ${e.message}`, { detail: `cloud error code: ${e.name}` });
     }
     const payload = out.Payload && out.Payload.length ? Buffer.from(out.Payload).toString('utf8') : null;
     let error: string | null = null;
