@@ -1,3 +1,8 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import ts from 'typescript';
 import type { z } from 'zod';
 import { apiRoutes, createApi, type ApiDeps } from '../src/api/server';
 import type { AnyRoute } from '../src/api/route';
@@ -35,6 +40,30 @@ function refsIn(value: Json, found: string[] = []): string[] {
       else refsIn(v, found);
     }
   return found;
+}
+
+/**
+ * Runs a node script; its exit code and stdout. Asynchronous: the engine under test serves from
+ * this process, and a blocked event loop would drop its idle keep-alive connections.
+ */
+function runNode(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/** The problems Redocly's linter reports on a document (test/support/openapi-lint.mjs, a child process: the package is ESM only). */
+async function lint(d: Json): Promise<Json[]> {
+  const { code, stdout, stderr } = await runNode([join(__dirname, 'support/openapi-lint.mjs')], JSON.stringify(d));
+  if (code !== 0 && code !== 1) throw new Error(`the linter failed: ${stderr}`);
+  return JSON.parse(stdout);
 }
 
 describe('GET /openapi.json, generated from the route table', () => {
@@ -99,6 +128,22 @@ describe('GET /openapi.json, generated from the route table', () => {
       expect(op.security).toEqual(path.startsWith('/v1/') ? undefined : []);
     }
   });
+
+  test('every operation has a camelCase operationId, unique, taken from the route table', () => {
+    const ids = operations(doc).map(({ op }) => op.operationId);
+    expect(ids.every((id) => /^[a-z][A-Za-z0-9]*$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(apiRoutes.length);
+    expect(doc.paths['/v1/databases/{name}'].delete.operationId).toBe('dropDatabase');
+    expect(doc.info.license).toEqual({ name: 'AGPL-3.0-only', url: 'https://www.gnu.org/licenses/agpl-3.0.html' });
+  });
+
+  test("Redocly's linter (recommended rules, redocly.yaml) finds no problem in the served document", async () => {
+    expect(await lint(doc)).toEqual([]);
+    // It does look: a document without an operationId is reported.
+    const bare = JSON.parse(JSON.stringify(doc));
+    delete bare.paths['/v1/version'].get.operationId;
+    expect(await lint(bare)).toEqual([expect.objectContaining({ ruleId: 'operation-operationId', pointer: '#/paths/~1v1~1version/get/operationId' })]);
+  }, 120_000);
 });
 
 describe('answers match the response schemas of the route table', () => {
@@ -152,4 +197,110 @@ describe('answers match the response schemas of the route table', () => {
     expect((await call('DELETE', `/v1/databases/${name}`)).status).toBe(204);
     expect((await call('DELETE', `/v1/databases/${name}`)).status).toBe(404);
   });
+});
+
+describe('GET /v1/modules: the rpc interface as a REST client sees it', () => {
+  const rpcOf = async (module: string, fn: string) => {
+    const { body } = await engine.api('GET', '/v1/modules');
+    const m = body.modules.find((x: Json) => x.name === module);
+    return m.versions.find((v: Json) => v.version === m.latest).rpc.find((r: Json) => r.name === fn);
+  };
+
+  test('an argument with a SQL default is optional, with that default; every argument has its description', async () => {
+    const invoke = await rpcOf('aws_lambda', 'invoke_lambda_function');
+    expect(invoke.args).toEqual([
+      { name: 'lambda_function_name', type: 'text', description: 'the function, as in lambda_function.name', optional: false, default: null, defaultSql: null, variadic: false },
+      { name: 'function_payload', type: 'json', description: 'the event the handler gets', optional: true, default: '{}', defaultSql: null, variadic: false },
+      {
+        name: 'region',
+        type: 'text',
+        description: "the function's region (default: default_aws_region(); NULL means the same)",
+        optional: true,
+        default: null,
+        defaultSql: 'default_aws_region()',
+        variadic: false,
+      },
+    ]);
+    for (const fn of ['dynamo_put', 'dynamo_get', 'dynamo_delete', 'dynamo_query', 'dynamo_scan']) {
+      const region = (await rpcOf('aws_dynamo', fn)).args.find((a: Json) => a.name === 'region');
+      expect({ fn, ...region }).toMatchObject({ fn, optional: true, defaultSql: 'default_aws_region()', description: expect.stringContaining('region') });
+    }
+    expect((await rpcOf('fixture_rpc', 'rpc_echo')).args).toEqual([
+      { name: 'value', type: 'text', description: 'the text to repeat', optional: false, default: null, defaultSql: null, variadic: false },
+      { name: 'times', type: 'integer', description: 'how many times', optional: true, default: 1, defaultSql: null, variadic: false },
+    ]);
+    expect((await rpcOf('iasql_functions', 'iasql_install')).args).toEqual([
+      { name: 'modules', type: 'text[]', description: 'module names, or name@x.y.z', optional: false, default: null, defaultSql: null, variadic: true },
+    ]);
+  });
+});
+
+describe('a client generated from the document (openapi-typescript)', () => {
+  /** Type-checks `calls` against the types openapi-typescript generates from the served document; returns the compiler's errors. */
+  async function typeCheck(calls: string): Promise<string[]> {
+    const dir = mkdtempSync(join(tmpdir(), 'iasql-openapi-'));
+    try {
+      // Its CLI in a child process: the package is ESM only, which jest's module loader does not run.
+      writeFileSync(join(dir, 'openapi.json'), JSON.stringify(doc));
+      const cli = join(dirname(require.resolve('openapi-typescript/package.json')), 'bin/cli.js');
+      const generated = await runNode([cli, join(dir, 'openapi.json'), '-o', join(dir, 'api.ts')]);
+      if (generated.code !== 0) throw new Error(`openapi-typescript failed: ${generated.stderr}`);
+      writeFileSync(join(dir, 'calls.ts'), calls);
+      const program = ts.createProgram([join(dir, 'calls.ts')], { strict: true, noEmit: true, skipLibCheck: true, types: [], target: ts.ScriptTarget.ES2022 });
+      return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('real answers and bodies of the routes fit the generated types, by operationId; wrong ones do not', async () => {
+    const name = `gen_${uniq()}`;
+    const created = await engine.api('POST', '/v1/databases', { name });
+    expect(created.status).toBe(201);
+    const installed = await engine.api('POST', `/v1/databases/${name}/modules`, { install: ['fixture_notes@0.2.0'] });
+    const answers = {
+      createDatabase: created.body,
+      getDatabase: (await engine.api('GET', `/v1/databases/${name}`)).body,
+      listModules: (await engine.api('GET', '/v1/modules')).body,
+      changeModules: installed.body,
+      listInstalledModules: (await engine.api('GET', `/v1/databases/${name}/modules`)).body,
+      listCommits: (await engine.api('GET', `/v1/databases/${name}/commits`)).body,
+      getVersion: (await engine.api('GET', '/v1/version')).body,
+    };
+    const notFound = await engine.api('GET', `/v1/databases/nope_${uniq()}`);
+    expect(notFound.status).toBe(404);
+    await engine.api('DELETE', `/v1/databases/${name}`);
+
+    // Object literals: a field the document lacks is an error as much as a missing or mistyped one.
+    const calls = `
+import type { operations } from './api';
+type Json<O extends keyof operations, S extends keyof operations[O]['responses']> =
+  operations[O]['responses'][S] extends { content: { 'application/json': infer B } } ? B : never;
+type Body<O extends keyof operations> = operations[O] extends { requestBody: { content: { 'application/json': infer B } } } ? B : never;
+
+${Object.entries(answers)
+  .map(([op, body]) => `const ${op}: Json<'${op}', ${op === 'createDatabase' ? 201 : 200}> = ${JSON.stringify(body)};`)
+  .join('\n')}
+const notFound: Json<'getDatabase', 404> = ${JSON.stringify(notFound.body)};
+const name: operations['dropDatabase']['parameters']['path']['name'] = ${JSON.stringify(name)};
+const create: Body<'createDatabase'> = { name };
+const install: Body<'changeModules'> = { install: ['fixture_notes@0.2.0'] };
+const rollout: Body<'startRollout'> = { strategy: 'one-at-a-time' };
+const region = listModules.modules.flatMap((m) => m.versions).flatMap((v) => v.rpc).flatMap((r) => r.args).map((a) => a.defaultSql ?? a.default);
+const status: 'creating' | 'ready' | 'dropping' = getDatabase.status;
+// @ts-expect-error: the document says the body has no such field
+const withOwner: Body<'createDatabase'> = { name, owner: 'me' };
+// @ts-expect-error: not a strategy
+const badRollout: Body<'startRollout'> = { strategy: 'big-bang' };
+// @ts-expect-error: no such operation
+type Missing = operations['deleteEverything'];
+export { createDatabase, changeModules, listInstalledModules, listCommits, getVersion, notFound, create, install, rollout, region, status, withOwner, badRollout };
+`;
+    expect(await typeCheck(calls)).toEqual([]);
+    // The check bites: a field the document does not describe is an error.
+    const errors = await typeCheck(`import type { operations } from './api';
+const v: operations['getVersion']['responses'][200]['content']['application/json'] = { version: '1', postgres: '17', node: 'v20', uptime: 3 };
+export { v };`);
+    expect(errors).toEqual([expect.stringContaining("'uptime' does not exist")]);
+  }, 180_000);
 });

@@ -103,7 +103,7 @@ describe('from SQL sources to a function you can call', () => {
     expect(await sqlError(c, `select * from invoke_lambda_function('ghost')`)).toMatchObject({
       code: 'IQ001',
       message: "invoke_lambda_function: there is no function 'ghost' in us-east-1",
-      detail: 'ResourceNotFoundException',
+      detail: 'cloud error code: ResourceNotFoundException',
     });
   });
 });

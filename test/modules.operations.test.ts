@@ -118,6 +118,20 @@ describe('install', () => {
     );
   });
 
+  test('asking for a version that does not exist, or an older one, does not point to upgrade', async () => {
+    const db = await newDatabase(engine);
+    await install(engine, db.name, ['fixture_notes@0.2.0']);
+    expect((await install(engine, db.name, ['fixture_notes@9.9.9'])).body).toEqual({
+      error: { code: 'unknown_version', message: "module 'fixture_notes' has no version 9.9.9; versions: 0.1.0, 0.2.0, 0.3.0" },
+    });
+    expect((await install(engine, db.name, ['fixture_notes@0.1.0'])).body).toEqual({
+      error: {
+        code: 'conflict',
+        message: "module 'fixture_notes' is installed at 0.2.0, newer than 0.1.0; modules are not downgraded (uninstall it, which drops its tables, then install 0.1.0)",
+      },
+    });
+  });
+
   test('a migration failing halfway leaves the database exactly as it was, and names module, version, file, line and statement', async () => {
     const db = await newDatabase(engine);
     const before = await snapshot(db.name);

@@ -144,7 +144,7 @@ describe('generated bindings', () => {
         result: 'text',
         prosecdef: true,
         proconfig: ['search_path=pg_catalog, pg_temp'],
-        comment: "Repeats a text\nExample: SELECT rpc_echo('hi', 2);",
+        comment: "Repeats a text\nArguments:\n  value: the text to repeat\n  times: how many times\nExample: SELECT rpc_echo('hi', 2);",
       },
       {
         proname: 'rpc_items',
@@ -160,7 +160,12 @@ describe('generated bindings', () => {
   test('iasql_help lists them with signature, description and sample usage', async () => {
     const { rows } = await c.query(`select * from iasql_help() where name = 'rpc_echo'`);
     expect(rows).toEqual([
-      { name: 'rpc_echo', signature: 'rpc_echo(value text, times integer DEFAULT 1) RETURNS text', description: 'Repeats a text', sample_usage: "SELECT rpc_echo('hi', 2);" },
+      {
+        name: 'rpc_echo',
+        signature: 'rpc_echo(value text, times integer DEFAULT 1) RETURNS text',
+        description: 'Repeats a text\nArguments:\n  value: the text to repeat\n  times: how many times',
+        sample_usage: "SELECT rpc_echo('hi', 2);",
+      },
     ]);
   });
 
@@ -285,5 +290,20 @@ describe('the iasql_* functions, over rpc', () => {
         'iasql_platform',
       ]);
     });
+  });
+});
+
+describe('who a change set was opened by', () => {
+  test('the tenant that called iasql_begin(), in REST and in the already-open error', async () => {
+    const tenant = new URL(db.url).username;
+    await c.query('select * from iasql_begin()');
+    try {
+      const { body } = await engine.api('GET', `/v1/databases/${db.name}/commits`);
+      expect(body.commits[0]).toMatchObject({ status: 'open', openedBy: tenant });
+      const again = await sqlError(c, 'select * from iasql_begin()');
+      expect(again.message).toMatch(new RegExp(`^change set \\d+ is already open \\(opened by ${tenant} at `));
+    } finally {
+      await c.query('select * from iasql_rollback()');
+    }
   });
 });

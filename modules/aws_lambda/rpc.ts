@@ -18,9 +18,9 @@ export const invokeLambdaFunction: RpcMethod = {
   description: "Invokes a Lambda function with a JSON payload; returns its answer (payload as text: payload::json->>'field'); a handler's error is in `error`, not raised",
   example: `SELECT payload::json->>'total' FROM invoke_lambda_function('adder', '{"a": 2, "b": 40}');`,
   args: [
-    { name: 'lambda_function_name', type: 'text' },
-    { name: 'function_payload', type: 'json', default: '{}' },
-    { name: 'region', type: 'text', defaultSql: 'default_aws_region()' },
+    { name: 'lambda_function_name', type: 'text', description: 'the function, as in lambda_function.name' },
+    { name: 'function_payload', type: 'json', default: '{}', description: 'the event the handler gets' },
+    { name: 'region', type: 'text', defaultSql: 'default_aws_region()', description: "the function's region (default: default_aws_region(); NULL means the same)" },
   ],
   returns: {
     table: [
@@ -45,11 +45,11 @@ export const invokeLambdaFunction: RpcMethod = {
       const e = err as Error;
       if (e.name === 'ResourceNotFoundException') {
         throw new RpcError(`invoke_lambda_function: there is no function '${name}' in ${region}`, {
-          detail: e.name,
+          detail: `cloud error code: ${e.name}`,
           hint: 'SELECT name, region FROM lambda_function lists the functions iasql manages; commit a new one first',
         });
       }
-      throw new RpcError(`invoke_lambda_function: ${name} in ${region}: ${e.message}`, { detail: e.name });
+      throw new RpcError(`invoke_lambda_function: ${name} in ${region}: ${e.message}`, { detail: `cloud error code: ${e.name}` });
     }
     const payload = out.Payload && out.Payload.length ? Buffer.from(out.Payload).toString('utf8') : null;
     let error: string | null = null;

@@ -59,13 +59,19 @@ export function openApiDocument(routes: readonly AnyRoute[]) {
   const schemaOf = (s: z.ZodType): JsonSchema => (named.has(s) ? { $ref: ref(named.get(s)!) } : converted(inline.get(s)!));
 
   const paths: Record<string, Record<string, unknown>> = {};
+  const operationIds = new Set<string>();
   for (const r of routes) {
+    if (!/^[a-z][A-Za-z0-9]*$/.test(r.operationId) || operationIds.has(r.operationId)) {
+      throw new Error(`${r.method} ${r.path}: operationId '${r.operationId}' must be camelCase and unique`);
+    }
+    operationIds.add(r.operationId);
     const pathParams = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
     const declared = Object.keys(r.params?.shape ?? {});
     if (pathParams.join() !== declared.join()) throw new Error(`${r.method} ${r.path}: params must declare exactly ${pathParams.join(', ') || 'nothing'}`);
     const responses = { ...commonResponses(r), ...(r.responses as Record<number, ResponseSpec>) };
     paths[r.path] ??= {};
     paths[r.path][r.method] = {
+      operationId: r.operationId,
       summary: r.summary,
       ...(r.description ? { description: r.description } : {}),
       ...(needsToken(r) ? {} : { security: [] }),
@@ -95,6 +101,7 @@ export function openApiDocument(routes: readonly AnyRoute[]) {
     info: {
       title: 'iasql admin API',
       version: ENGINE_VERSION,
+      license: { name: 'AGPL-3.0-only', url: 'https://www.gnu.org/licenses/agpl-3.0.html' },
       description:
         'Manage the databases of an iasql engine. Every /v1 route needs `Authorization: Bearer <admin token>`; ' +
         'the token is in <IASQL_HOME>/admin-token unless IASQL_ADMIN_TOKEN is set.',
@@ -119,6 +126,7 @@ export function withOpenApi(routes: readonly AnyRoute[]): AnyRoute[] {
     route({
       method: 'get',
       path: '/openapi.json',
+      operationId: 'getOpenApiDocument',
       summary: 'This document (no token needed)',
       responses: { 200: { description: 'OpenAPI 3 document', body: OpenApiJson } },
       handler: (_input, reply) => reply(200, document),

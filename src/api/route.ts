@@ -37,6 +37,8 @@ export interface Route<B extends z.ZodType = z.ZodType, R extends Responses = Re
   method: 'get' | 'post' | 'delete';
   /** OpenAPI form, e.g. `/v1/databases/{name}`. Everything under /v1 needs the admin token. */
   path: string;
+  /** The operation's name in the document (camelCase, unique, never renamed): generated clients call it by this name. */
+  operationId: string;
   summary: string;
   description?: string;
   /** The path parameters, for the document; the managers check them (their 400s and 404s are part of the API). */

@@ -80,8 +80,17 @@ export const Module = z.object({
             z.object({
               name: z.string(),
               type: RpcType,
-              optional: z.boolean(),
-              default: z.union([z.string(), z.number(), z.boolean()]).nullable(),
+              description: z.string().nullable(),
+              optional: z.boolean().describe('Left out, the argument takes its default (`default`, or what `defaultSql` gives)'),
+              default: z
+                .union([z.string(), z.number(), z.boolean(), z.null()])
+                .describe('The value an optional argument takes when left out (null when it is `defaultSql`, or NULL)'),
+              defaultSql: z
+                .string()
+                .nullable()
+                .meta({ example: 'default_aws_region()' })
+                .describe('A call Postgres evaluates when the argument is left out; null when the default is a value'),
+              variadic: z.boolean().describe('The last argument may take any number of values: f(\'a\', \'b\')'),
             }),
           ),
           returns: z.union([

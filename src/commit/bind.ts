@@ -12,6 +12,8 @@ export interface BindOptions {
   database: string;
   /** The rpc call's connection (holds its lock). */
   client: PoolClient;
+  /** Who made the call (its tenant role): a change set it opens records them as opened_by. */
+  caller?: string;
   /** The handler context the mappers' contexts derive from. */
   base: Omit<RpcContext, 'dependencies' | 'iasql' | 'progress'> & { progress?: RpcContext['progress'] };
   /** Each dependency's exports at its installed version, for a module version. */
@@ -38,7 +40,7 @@ export async function boundEntities(o: BindOptions, only?: LoadedVersion[]): Pro
 }
 
 export function changeSetApi(o: BindOptions): ChangeSetApi {
-  const sets = async () => new ChangeSets(o.client, o.database, await boundEntities(o), o.logger, o.options ?? DEFAULT_COMMIT_OPTIONS, o.onProgress ?? ((_id, p) => o.base.progress?.(describeProgress(p))));
+  const sets = async () => new ChangeSets(o.client, o.database, await boundEntities(o), o.logger, o.options ?? DEFAULT_COMMIT_OPTIONS, o.onProgress ?? ((_id, p) => o.base.progress?.(describeProgress(p))), o.caller);
   const idColumns = async () => {
     const entities = await boundEntities(o);
     return (table: string) => entities.get(table)?.entity.id;

@@ -62,6 +62,8 @@ export class ChangeSets {
     private readonly options: CommitOptions = DEFAULT_COMMIT_OPTIONS,
     /** Reports progress of a running commit (throttled by the caller). */
     private readonly onProgress: (changeSet: number, p: Progress) => void = () => undefined,
+    /** Who opens change sets here (the rpc call's tenant role); absent: the session's user. */
+    private readonly caller?: string,
   ) {}
 
   async begin(): Promise<{ change_set_id: number; pending_changes: number }> {
@@ -73,7 +75,7 @@ export class ChangeSets {
         });
       }
       const from = await this.consumedUpTo();
-      const { rows } = await this.c.query<{ id: number }>(`insert into iasql_engine.iasql_change_set (from_audit_id) values ($1) returning id`, [from]);
+      const { rows } = await this.c.query<{ id: number }>(`insert into iasql_engine.iasql_change_set (from_audit_id, opened_by) values ($1, coalesce($2, session_user)) returning id`, [from, this.caller ?? null]);
       await this.audit('BEGIN', null, { change_set: rows[0].id });
       const pending = await this.c.query<{ n: number }>(`select count(*)::int as n from iasql_engine.iasql_audit_log where source = 'user' and id > $1 and change_type in ('INSERT', 'UPDATE', 'DELETE')`, [from]);
       return { change_set_id: rows[0].id, pending_changes: pending.rows[0].n };

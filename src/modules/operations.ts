@@ -77,6 +77,14 @@ export class ModuleOperations {
         const have = installed.get(w.name);
         if (have !== undefined) {
           if (w.version && w.version !== have) {
+            // A version that does not exist is a 400 listing those that do; an older one cannot be reached by upgrading.
+            const asked = this.registry.resolve(w.name, w.version);
+            const current = this.registry.resolve(w.name, have);
+            if (asked.index < current.index) {
+              throw conflict(
+                `module '${w.name}' is installed at ${have}, newer than ${w.version}; modules are not downgraded (uninstall it, which drops its tables, then install ${w.version})`,
+              );
+            }
             throw conflict(`module '${w.name}' is installed at ${have}; to move it to ${w.version}, upgrade the database`);
           }
           report.alreadyInstalled.push({ module: w.name, version: have });

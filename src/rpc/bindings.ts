@@ -30,7 +30,7 @@ export function createRpcFunctions(module: string, rpc: Record<string, RpcMethod
       returnsSql = `TABLE (${returns.table.map((c) => `${ident(c.name)} ${c.type}`).join(', ')})`;
       body = `SELECT * FROM jsonb_to_recordset(${call}) AS t(${returns.table.map((c) => `${ident(c.name)} ${c.type}`).join(', ')})`;
     }
-    const comment = decl.example ? `${decl.description}\nExample: ${decl.example}` : decl.description;
+    const comment = commentOf(decl);
     return [
       `CREATE FUNCTION public.${ident(name)}(${params.join(', ')}) RETURNS ${returnsSql}
 LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -41,6 +41,20 @@ AS $iasql_rpc$ ${body} $iasql_rpc$`,
       ...(role ? [`GRANT EXECUTE ON FUNCTION ${sig} TO ${ident(role)}`] : []),
     ];
   });
+}
+
+/**
+ * The function's comment (\\df+, iasql_help()): the description, a line per described argument,
+ * then `Example: ...`. iasql_help() splits its sample usage off at "\nExample: ", so the argument
+ * lines stay in its description column.
+ */
+export function commentOf(decl: RpcMethod): string {
+  const described = (decl.args ?? []).filter((a) => a.description);
+  return [
+    decl.description,
+    ...(described.length ? ['Arguments:', ...described.map((a) => `  ${a.name}: ${a.description}`)] : []),
+    ...(decl.example ? [`Example: ${decl.example}`] : []),
+  ].join('\n');
 }
 
 export function dropRpcFunctions(rpc: Record<string, RpcMethod>): string[] {

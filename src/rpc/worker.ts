@@ -417,7 +417,7 @@ export class RpcWorker {
           progress: progress.report,
           iasql: undefined as unknown as IasqlApi,
         };
-        base.iasql = this.api(call.database, client, base, running);
+        base.iasql = this.api(call.database, client, base, call.caller, running);
         const ctx = { ...base, dependencies: await dependencyExports(this.registry, version, base, client, installed) };
         const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
         const result = await Promise.race([Promise.resolve().then(() => decl.handler(ctx, args)), aborted]);
@@ -447,13 +447,15 @@ export class RpcWorker {
     }
   }
 
-  private api(database: string, client: PoolClient, base: Omit<RpcContext, 'dependencies' | 'iasql'>, running?: RunningCall): IasqlApi {
+  /** Engine operations for a handler; `caller` is the tenant role that made the call (a change set's opened_by). */
+  private api(database: string, client: PoolClient, base: Omit<RpcContext, 'dependencies' | 'iasql'>, caller: string, running?: RunningCall): IasqlApi {
     const bind = {
       registry: this.registry,
       database,
       client,
       base,
-      exportsOf: (v: LoadedVersion, c: PoolClient) => dependencyExports(this.registry, v, { ...base, query: queryOn(c), iasql: this.api(database, c, base) }, c),
+      caller,
+      exportsOf: (v: LoadedVersion, c: PoolClient) => dependencyExports(this.registry, v, { ...base, query: queryOn(c), iasql: this.api(database, c, base, caller, running) }, c),
       logger: this.logger,
       options: this.options.commit,
       // A commit says which change set it applies: a stop names it, and its cut-off hint differs.

@@ -19,6 +19,7 @@ export const commitRoutes = [
   route({
     method: 'get',
     path: '/v1/databases/{name}/commits',
+    operationId: 'listCommits',
     summary: "A database's change sets: the current one (open or committing, with progress) and the 20 before it",
     params: z.object({ name: DatabaseName }),
     responses: {

@@ -8,6 +8,7 @@ export const databaseRoutes = [
   route({
     method: 'post',
     path: '/v1/databases',
+    operationId: 'createDatabase',
     summary: 'Create a managed database and its login role',
     description: 'Returns the password once; it is not stored anywhere and cannot be read again.',
     body: z.strictObject({ name: DatabaseName }).meta({ example: { name: 'shop' } }),
@@ -21,6 +22,7 @@ export const databaseRoutes = [
   route({
     method: 'get',
     path: '/v1/databases',
+    operationId: 'listDatabases',
     summary: 'List managed databases',
     responses: { 200: { description: 'Every managed database, by name', body: z.object({ databases: z.array(Database) }) } },
     handler: async ({ deps }, reply) => reply(200, { databases: await deps.databases.list() }),
@@ -28,6 +30,7 @@ export const databaseRoutes = [
   route({
     method: 'get',
     path: '/v1/databases/{name}',
+    operationId: 'getDatabase',
     summary: 'One managed database',
     params: nameParam,
     responses: {
@@ -40,6 +43,7 @@ export const databaseRoutes = [
   route({
     method: 'delete',
     path: '/v1/databases/{name}',
+    operationId: 'dropDatabase',
     summary: 'Drop a managed database',
     description: "Ends the database's sessions, drops the database and its role, and removes the record.",
     params: nameParam,

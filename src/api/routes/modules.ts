@@ -28,7 +28,15 @@ export function describeModule(m: LoadedModule): z.input<typeof Module> {
         name,
         description: r.description,
         example: r.example ?? null,
-        args: (r.args ?? []).map((a) => ({ name: a.name, type: a.type, optional: 'default' in a, default: a.default ?? null })),
+        args: (r.args ?? []).map((a) => ({
+          name: a.name,
+          type: a.type,
+          description: a.description ?? null,
+          optional: 'default' in a || a.defaultSql !== undefined,
+          default: a.default ?? null,
+          defaultSql: a.defaultSql ?? null,
+          variadic: a.variadic ?? false,
+        })),
         returns: r.returns,
       })),
     })),
@@ -39,6 +47,7 @@ export const moduleRoutes = [
   route({
     method: 'get',
     path: '/v1/modules',
+    operationId: 'listModules',
     summary: 'Every module and version the engine can install',
     description: 'With dependencies, tables and the interface of the rpc methods of each version.',
     responses: { 200: { description: 'Modules by name', body: z.object({ modules: z.array(Module) }) } },
@@ -47,6 +56,7 @@ export const moduleRoutes = [
   route({
     method: 'get',
     path: '/v1/databases/{name}/modules',
+    operationId: 'listInstalledModules',
     summary: 'Modules installed in a database, with their exact versions',
     params: nameParam,
     responses: {
@@ -63,6 +73,7 @@ export const moduleRoutes = [
   route({
     method: 'post',
     path: '/v1/databases/{name}/modules',
+    operationId: 'changeModules',
     summary: 'Install or uninstall modules',
     description:
       'Install resolves dependencies and installs root to leaf; uninstall goes leaf to root and refuses while another installed module depends on a target. ' +
@@ -88,6 +99,7 @@ export const moduleRoutes = [
   route({
     method: 'post',
     path: '/v1/databases/{name}/upgrade',
+    operationId: 'upgradeDatabase',
     summary: 'Upgrade every installed module to its latest version',
     description: 'Through each intermediate version, dependencies first, data kept in place, in one transaction.',
     params: nameParam,

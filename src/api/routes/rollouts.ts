@@ -16,6 +16,7 @@ export const rolloutRoutes = [
   route({
     method: 'post',
     path: '/v1/rollouts',
+    operationId: 'startRollout',
     summary: 'Upgrade every managed database, in the background',
     description:
       'all-at-once upgrades all databases concurrently; one-at-a-time upgrades them in name order, checks each is healthy, and stops at the first failure leaving the rest untouched.',
@@ -32,6 +33,7 @@ export const rolloutRoutes = [
   route({
     method: 'get',
     path: '/v1/rollouts',
+    operationId: 'listRollouts',
     summary: 'The latest 100 rollouts, newest first',
     responses: { 200: { description: 'Rollouts', body: z.object({ rollouts: z.array(Rollout) }) } },
     handler: async ({ deps }, reply) => reply(200, { rollouts: (await deps.rollouts.list()).map(view) }),
@@ -39,6 +41,7 @@ export const rolloutRoutes = [
   route({
     method: 'get',
     path: '/v1/rollouts/{id}',
+    operationId: 'getRollout',
     summary: 'Progress of a rollout, per database',
     params: z.object({ id: z.string().meta({ format: 'uuid' }) }),
     responses: {

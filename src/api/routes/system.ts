@@ -6,6 +6,7 @@ export const systemRoutes = [
   route({
     method: 'get',
     path: '/health',
+    operationId: 'getHealth',
     summary: 'Liveness and Postgres reachability (no token needed)',
     responses: {
       200: { description: 'Engine and Postgres are up', body: Health },
@@ -23,6 +24,7 @@ export const systemRoutes = [
   route({
     method: 'get',
     path: '/v1/version',
+    operationId: 'getVersion',
     summary: 'Engine, Postgres and Node versions',
     responses: { 200: { description: 'Versions', body: Version } },
     handler: async ({ deps }, reply) => {
