@@ -228,7 +228,7 @@ describe('errors say what was wrong and what to do', () => {
         code: 'IQ001',
         message: `${fn}: DynamoDB table 'nope' does not exist in us-east-1`,
         detail: 'cloud error code: ResourceNotFoundException',
-        hint: `SELECT table_name, region FROM dynamo_table lists the tables; to create it: INSERT INTO dynamo_table (table_name, primary_key) VALUES ('nope', '{"id": "S"}'), then SELECT * FROM iasql_commit()`,
+        hint: `SELECT table_name, region FROM dynamo_table lists the tables; to create it: SELECT * FROM iasql_begin(), INSERT INTO dynamo_table (table_name, primary_key) VALUES ('nope', '{"id": "S"}'), then SELECT * FROM iasql_commit()`,
       });
     }
     expect(await sqlError(c, `select * from dynamo_scan('euro')`)).toEqual({

@@ -160,7 +160,7 @@ describe('bad input is refused when written, saying what to write', () => {
     [`insert into dynamo_table (table_name, primary_key) values ('tab1', '{"id": "X"}')`, /^dynamo_table\.primary_key: key 'id' has type "X", not S, N or B$/, /"S" \(string\)/],
     [`insert into dynamo_table (table_name, primary_key) values ('tab1', '{}')`, /must name one or two distinct keys/, /range key/],
     [`insert into dynamo_table (table_name, primary_key) values ('tab1', '["id"]')`, /is not a JSON object/, /hash key/],
-    [`insert into dynamo_table (table_name, primary_key, region) values ('tab1', '{"id": "S"}', 'mars-1')`, /^dynamo_table\.region 'mars-1' is not an enabled region$/, /aws_regions/],
+    [`insert into dynamo_table (table_name, primary_key, region) values ('tab1', '{"id": "S"}', 'mars-1')`, /^dynamo_table\.region 'mars-1' is not an AWS region$/, /aws_regions/],
     [`insert into dynamo_table (table_name, primary_key) values ('no spaces!', '{"id": "S"}')`, /is not a valid DynamoDB table name/, /3 to 255/],
     [`insert into dynamo_table (table_name, primary_key, region) values ('outside', '{"id": "S"}', 'us-west-2')`, /^a DynamoDB table named 'outside' already exists in us-west-2$/, /unique per region/],
   ])('%s', async (sql, message, hint) => {

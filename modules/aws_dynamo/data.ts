@@ -64,7 +64,7 @@ async function explain(ctx: RpcContext, t: Target, err: unknown): Promise<unknow
     if (here && !here.committed) hint = `its dynamo_table row is not committed yet: SELECT * FROM iasql_commit()`;
     else if (here) hint = `dynamo_table has it, the cloud does not (deleted outside iasql?): SELECT * FROM iasql_preview_sync() shows the drift`;
     else if (known.length) hint = `it is in ${known.map((k) => k.region).join(', ')}: pass region => '${known[0].region}'`;
-    else hint = `SELECT table_name, region FROM dynamo_table lists the tables; to create it: INSERT INTO dynamo_table (table_name, primary_key) VALUES ('${t.table}', '{"id": "S"}'), then SELECT * FROM iasql_commit()`;
+    else hint = `SELECT table_name, region FROM dynamo_table lists the tables; to create it: SELECT * FROM iasql_begin(), INSERT INTO dynamo_table (table_name, primary_key) VALUES ('${t.table}', '{"id": "S"}'), then SELECT * FROM iasql_commit()`;
     return new RpcError(`${t.fn}: DynamoDB table '${t.table}' does not exist in ${t.region}`, { detail, hint });
   }
   if (e.name === 'ValidationException') {

@@ -106,7 +106,9 @@ BEGIN
           PERFORM * FROM iasql_internal.dblink('iasql_rpc', format('SELECT public.iasql_rpc_abandon(%s, %L, %L)', v_id, 'failed',
             jsonb_build_object('sqlstate', 'IQ005', 'message', 'the engine running this call stopped before it finished')::text)) AS t(ok boolean);
           RAISE EXCEPTION USING ERRCODE = 'IQ005', MESSAGE = format('rpc %s.%s: the engine running this call stopped before it finished', p_module, p_method),
-            HINT = 'the call may have been partly done; check its effects, then call again';
+            HINT = CASE WHEN p_module = 'iasql_commit' AND p_method IN ('iasql_commit', 'iasql_rollback', 'iasql_sync')
+                        THEN 'the commit was cut off mid-way: SELECT * FROM iasql_rollback() recovers it'
+                        ELSE 'the call may have been partly done; check its effects, then call again' END;
         END IF;
         EXIT;
       END IF;

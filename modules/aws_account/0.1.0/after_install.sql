@@ -120,6 +120,11 @@ RETURNS void
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
+  -- A region aws_regions does not list is no region to enable: say so, and list the enabled ones.
+  IF NOT EXISTS (SELECT 1 FROM public.aws_regions WHERE region = p_region) THEN
+    RAISE EXCEPTION '% % is not an AWS region', p_column, coalesce(quote_literal(p_region), 'NULL')
+      USING ERRCODE = 'check_violation', HINT = 'SELECT region FROM aws_regions WHERE is_enabled lists the enabled regions';
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM public.aws_regions WHERE region = p_region AND is_enabled) THEN
     RAISE EXCEPTION '% % is not an enabled region', p_column, coalesce(quote_literal(p_region), 'NULL')
       USING ERRCODE = 'check_violation', HINT = 'SELECT region FROM aws_regions WHERE is_enabled lists them; UPDATE aws_regions SET is_enabled = true WHERE region = ... enables one';
