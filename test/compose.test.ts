@@ -266,9 +266,9 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Dockerfile', () => {
-  test('is multi-stage, every stage based on node:20-bookworm-slim', () => {
+  test('is multi-stage, every stage based on node:24-bookworm-slim (the Node the suite is tested on)', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of stages) expect(stage[0].args.split(/\s+/)[0]).toBe('node:20-bookworm-slim');
+    for (const stage of stages) expect(stage[0].args.split(/\s+/)[0]).toBe('node:24-bookworm-slim');
   });
 
   test('a build stage runs npm ci and npm run build', () => {

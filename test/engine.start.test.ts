@@ -8,8 +8,6 @@ import { CLI, spawnStart, StartedEngine } from './support/cli';
 import { freePort } from './support/free-port';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
 // The new user's path: `iasql start` with no DATABASE_URL starts its own Postgres under IASQL_HOME.
 let home: string;
 let env: NodeJS.ProcessEnv;
