@@ -271,6 +271,13 @@ describe('Dockerfile', () => {
     for (const stage of stages) expect(stage[0].args.split(/\s+/)[0]).toBe('node:24-bookworm-slim');
   });
 
+  test("its Node is one package.json's engines accepts", () => {
+    const engines = JSON.parse(read('package.json')).engines.node as string;
+    expect(engines).toBe('>=22.18');
+    const major = Number(/^node:(\d+)-/.exec(stages[stages.length - 1][0].args)![1]);
+    expect(major).toBeGreaterThanOrEqual(22);
+  });
+
   test('a build stage runs npm ci and npm run build', () => {
     const build = stages.slice(0, -1).find((s) => s.some((i) => i.keyword === 'RUN' && /\bnpm run build\b/.test(i.args)));
     expect(build).toBeDefined();

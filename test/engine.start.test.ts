@@ -88,6 +88,8 @@ describe('iasql start on the embedded Postgres', () => {
   test('Ctrl-C (SIGINT) stops the API, the embedded Postgres and the local cloud, exit code 0', async () => {
     running!.child.kill('SIGINT');
     expect(await running!.exited).toBe(0);
+    // A start and a clean stop print no process warning (a deprecation, the AWS SDK's Node-version warning, ...).
+    expect(running!.stderr()).not.toMatch(/\(node:\d+\) (\[\w+\] )?\w*Warning/);
     expect(await portOpen(Number(env.IASQL_API_PORT))).toBe(false);
     expect(await portOpen(Number(env.IASQL_PG_PORT))).toBe(false);
     expect(await portOpen(Number(env.IASQL_LOCAL_CLOUD_PORT))).toBe(false);
