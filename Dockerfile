@@ -6,7 +6,7 @@
 #   docker run -e DATABASE_URL=postgres://postgres:secret@db-host:5432/postgres -p 127.0.0.1:8088:8088 iasql
 
 # ---- build: all dependencies, compile TypeScript into dist/ ----
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -14,7 +14,7 @@ COPY . .
 RUN npm run build
 
 # ---- runtime: production dependencies, dist/, sql/ and package.json only ----
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # Listen on every interface of the container; publish the port on the host to choose who can reach it.
 ENV IASQL_API_HOST=0.0.0.0

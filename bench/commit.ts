@@ -32,7 +32,6 @@ export const commit: Benchmark = {
   name: 'commit',
   description: `preview/commit of one change among ${SIZES.join(', ')} managed resources; commit of ${TABLES} DynamoDB tables vs the same calls through the SDK`,
   async run(runs) {
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
     const b = await benchEngine({ localCloud: 'memory' });
     const figures: Figure[] = [];
     try {

@@ -37,7 +37,6 @@ async function pair(sql: () => Promise<unknown>, sdk: () => Promise<unknown>, sd
  * the rpc round trip, the JSON conversion and the trip through Postgres.
  */
 export async function dynamoDataFigures(b: Awaited<ReturnType<typeof benchEngine>>, runs: number): Promise<Figure[]> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const { name, connectionString, localCloud } = await b.call('POST', '/v1/databases', { name: 'bench_dynamo_data' });
   const sdk = new DynamoDBClient({ region: 'us-east-1', endpoint: b.engine.localCloud!.endpoint, credentials: localCloud });
   await b.call('POST', `/v1/databases/${name}/modules`, { install: ['aws_dynamo'] });

@@ -20,7 +20,6 @@ const arg = (name: string, dflt: number) => {
 };
 
 async function main(): Promise<void> {
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const warmCalls = arg('warm', 300);
   const coldStarts = arg('cold', 30);
   const cloud = await startLocalCloud({ port: 0, logger: createLogger('silent') });

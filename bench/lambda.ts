@@ -34,7 +34,6 @@ export const lambda: Benchmark = {
   name: 'lambda',
   description: `invoke_lambda_function of a warm function vs the same Invoke through the SDK (${CALLS} calls each); dynamo_query of one item and a 10,000-item dynamo_scan vs the SDK`,
   async run(runs) {
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
     const b = await benchEngine({ localCloud: 'memory' });
     let sdk: LambdaClient | undefined;
     try {

@@ -5,8 +5,6 @@ import { newDatabase, NewDatabase, startModuleEngine } from './support/modules';
 import { dynamoClientAt } from './support/localcloud';
 import { connect, sqlError } from './support/sql';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
 // The DynamoDB data plane from SQL (aws_dynamo's rpc methods): tables made through the commit
 // engine, items written and read through SQL, checked through the AWS SDK against the engine's
 // local cloud, and the other way round.

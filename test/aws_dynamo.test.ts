@@ -5,8 +5,6 @@ import { install, newDatabase, NewDatabase, startModuleEngine, uninstall } from 
 import { dynamoClientAt } from './support/localcloud';
 import { connect, sqlError } from './support/sql';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
 // aws_dynamo end to end: SQL in, DynamoDB tables out, checked through the real AWS SDK against the
 // engine's local cloud (dynalite, regional as AWS is). No AWS account anywhere.
 let engine: TestEngine;

@@ -6,8 +6,6 @@ import { stopTestEngine, TestEngine } from './support/engine';
 import { install, newDatabase, NewDatabase, startModuleEngine, uninstall } from './support/modules';
 import { connect, sqlError } from './support/sql';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
 // aws_iam and aws_lambda end to end, on the local cloud's Lambda/IAM emulator, checked through the
 // real AWS SDK: the RFC's examples as psql one-liners, no AWS account.
 let engine: TestEngine;

@@ -266,9 +266,16 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Dockerfile', () => {
-  test('is multi-stage, every stage based on node:20-bookworm-slim', () => {
+  test('is multi-stage, every stage based on node:24-bookworm-slim (the Node the suite is tested on)', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of stages) expect(stage[0].args.split(/\s+/)[0]).toBe('node:20-bookworm-slim');
+    for (const stage of stages) expect(stage[0].args.split(/\s+/)[0]).toBe('node:24-bookworm-slim');
+  });
+
+  test("its Node is one package.json's engines accepts", () => {
+    const engines = JSON.parse(read('package.json')).engines.node as string;
+    expect(engines).toBe('>=22.18');
+    const major = Number(/^node:(\d+)-/.exec(stages[stages.length - 1][0].args)![1]);
+    expect(major).toBeGreaterThanOrEqual(22);
   });
 
   test('a build stage runs npm ci and npm run build', () => {

@@ -9,8 +9,6 @@ import { dropDatabasesAndOwners, serverUrl, TEST_TOKEN, uniq, withClient } from 
 import { freePort } from './support/free-port';
 import { alive, eventually, lambdaClient, lambdaRole, seedAccount, zip } from './support/localcloud';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
     const s = net.connect(port, '127.0.0.1');

@@ -33,7 +33,7 @@ export const Health = z.object({ status: z.enum(['ok', 'unavailable']), postgres
 export const Version = z.object({
   version: z.string().meta({ example: '0.1.0' }),
   postgres: z.string().meta({ example: '17.10' }),
-  node: z.string().meta({ example: 'v20.20.2' }),
+  node: z.string().meta({ example: 'v24.21.0' }),
 });
 
 export const Database = z.object({

@@ -14,9 +14,6 @@ import type { SourceData } from '@smithy/types';
 import { strToU8, zipSync } from 'fflate';
 import type { LocalAccount, LocalCloud } from '../../src/localcloud';
 
-// The SDK warns once per process that its 2027 releases need Node 22 (see platform notes).
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
 /** An access key pair: an account's, or a made-up one. */
 export interface Credentials {
   accessKeyId: string;
