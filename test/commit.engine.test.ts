@@ -214,7 +214,10 @@ describe('apply order, concurrency, faults', () => {
       await until(async () => (await lastStatus(admin)) === 'committing' && cloud.inFlight > 0);
       await admin.query(`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and classid = 1634 and objid = 1 and objsubid = 2`);
     });
-    expect(String(await committing)).toMatch(/the engine running this call stopped before it finished/);
+    const cut = (await committing) as Error & { code?: string; hint?: string };
+    expect(String(cut)).toMatch(/the engine running this call stopped before it finished/);
+    // What to do next: the change set is half-applied, and rollback recovers it.
+    expect(cut).toMatchObject({ code: 'IQ005', hint: 'the commit was cut off mid-way: SELECT * FROM iasql_rollback() recovers it' });
     release(); // the cut-off commit's cloud calls go through, as they might have in a real crash
     await until(() => cloud.inFlight === 0);
     expect(await sqlError(c, 'select * from iasql_begin()')).toMatchObject({ message: expect.stringMatching(/^change set \d+ was interrupted while committing/), hint: expect.stringContaining('iasql_rollback()') });
