@@ -6,22 +6,13 @@ import { serverUrl, startTestEngine, stopTestEngine, TEST_TOKEN, uniq, withClien
 import { freePort } from './support/free-port';
 import { FIXTURE_MODULES } from './support/modules';
 import { connect, sqlError } from './support/sql';
+import { waitFor } from './support/wait';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const FIXTURES = path.join(ROOT, 'dist', 'test', 'fixtures', 'modules');
 /** The JSON log lines of a run at WARN or above. */
 const warnings = (log: string) => log.split('\n').filter((l) => /"level":(40|50|60)\b/.test(l));
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const api = async (port: number, method: string, route: string, body?: unknown) =>
   (await fetch(`http://127.0.0.1:${port}${route}`, {

@@ -7,17 +7,7 @@ import { serverUrl, startTestEngine, stopTestEngine, TEST_TOKEN, TestEngine, try
 import { freePort } from './support/free-port';
 import { FIXTURE_MODULES, install, newDatabase, startModuleEngine } from './support/modules';
 import { connect, sqlError } from './support/sql';
-
-/** Polls `check` until it returns a value (bounded: a hang fails the test instead of the suite). */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { waitFor } from './support/wait';
 
 /** The status of the newest call of `method` in the queue of `engine`'s metadata database. */
 const lastCall = (metadataDatabase: string, method: string) =>

@@ -3,16 +3,7 @@ import { Client } from 'pg';
 import { serverUrl, startTestEngine, stopTestEngine, TestEngine, withClient } from './support/engine';
 import { FIXTURE_MODULES, install, newDatabase, startModuleEngine } from './support/modules';
 import { connect, sqlError } from './support/sql';
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import { waitFor } from './support/wait';
 
 const calls = (meta: string, method: string) =>
   withClient(serverUrl(meta), async (m) => (await m.query(`select status, error, created_at < now() - interval '1.5 seconds' as old from rpc_call where method = $1 order by id`, [method])).rows);

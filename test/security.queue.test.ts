@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import { Client, escapeIdentifier as ident, Notification } from 'pg';
 import { LEGACY_MESSAGE } from '../src/databases/manager';
 import { serverUrl, startTestEngine, stopTestEngine, TestEngine, tryConnect, uniq, withClient, withDatabase } from './support/engine';
-import { queueUrl, rolesOf, waitFor } from './support/hostile';
+import { queueUrl, rolesOf } from './support/hostile';
+import { waitFor } from './support/wait';
 import { FIXTURE_MODULES, install, newDatabase } from './support/modules';
 import { connect, sqlError } from './support/sql';
 

@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { serverUrl, startTestEngine, stopTestEngine, TestEngine, tryConnect, withClient } from './support/engine';
-import { roleOf, rolesOf, waitFor } from './support/hostile';
+import { roleOf, rolesOf } from './support/hostile';
+import { waitFor } from './support/wait';
 import { FIXTURE_MODULES, install, newDatabase } from './support/modules';
 import { connect, sqlError } from './support/sql';
 

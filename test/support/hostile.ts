@@ -98,13 +98,3 @@ export async function queueUrl(metadataDatabase: string, database: string): Prom
   return u.toString();
 }
 
-/** Polls `check` until it returns a value (bounded: a hang fails the test instead of the suite). */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
