@@ -1,6 +1,7 @@
 import type { Client } from 'pg';
 import type { Logger } from '../logger';
 import type { Connections } from '../postgres/connections';
+import { reconnect } from '../postgres/reconnect';
 
 /**
  * Key of the session advisory lock every engine that takes calls holds (shared) in the metadata
@@ -34,17 +35,13 @@ export class EngineLiveness {
     if (!rows[0].ok) this.logger.warn({ key: ENGINE_ALIVE_KEY }, 'another session holds the engine liveness key exclusively; queued callers may be told no engine runs');
   }
 
-  private async retake(): Promise<void> {
-    for (let delay = 100; !this.released; delay = Math.min(delay * 2, 5000)) {
-      await new Promise((r) => setTimeout(r, delay).unref());
-      if (this.released) return;
-      try {
-        await this.hold();
-        return;
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'could not take the engine liveness lock again; retrying');
-      }
-    }
+  private retake(): Promise<void> {
+    return reconnect({
+      firstMs: 100,
+      stopped: () => this.released,
+      attempt: () => this.hold(),
+      onError: (err, retryInMs) => this.logger.warn({ err: err.message, retryInMs }, 'could not take the engine liveness lock again; retrying'),
+    });
   }
 
   /** Ends the session, which releases the lock: from now on queued callers learn no engine runs. */

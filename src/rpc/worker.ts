@@ -11,6 +11,7 @@ import type { CommitOptions, Progress } from '../commit/change-sets';
 import { ENGINE_VERSION } from '../version';
 import { checkArguments, checkResult } from './arguments';
 import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
+import { reconnect } from '../postgres/reconnect';
 
 export interface RpcWorkerOptions {
   /** Calls run at once by this engine process. */
@@ -139,18 +140,16 @@ export class RpcWorker {
     await listener.query(`LISTEN ${channels.cancels}; LISTEN ${channels.calls}`);
   }
 
-  private async relisten(): Promise<void> {
-    for (let delay = 50; !this.stopping; delay = Math.min(delay * 2, 5000)) {
-      await new Promise((r) => setTimeout(r, delay).unref());
-      if (this.stopping) return;
-      try {
+  private relisten(): Promise<void> {
+    return reconnect({
+      firstMs: 50,
+      stopped: () => this.stopping,
+      attempt: async () => {
         await this.listen();
         this.logger.info('rpc listener reconnected');
-        return;
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message, retryInMs: delay * 2 }, 'rpc listener could not reconnect');
-      }
-    }
+      },
+      onError: (err, retryInMs) => this.logger.warn({ err: err.message, retryInMs }, 'rpc listener could not reconnect'),
+    });
   }
 
   /**
