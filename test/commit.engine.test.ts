@@ -23,6 +23,7 @@ afterAll(async () => {
 beforeEach(() => {
   cloud.gate = undefined;
   cloud.fail.clear();
+  cloud.failAfter.clear();
   cloud.throttle.clear();
   cloud.delayMs = 0;
   cloud.calls.length = 0;
@@ -226,6 +227,106 @@ describe('apply order, concurrency, faults', () => {
     expect(await nodes()).toEqual(cloudNodes());
     expect(await rows('select * from iasql_begin()')).toEqual([{ change_set_id: expect.any(Number), pending_changes: 0 }]);
     await rows('select * from iasql_rollback()');
+  });
+});
+
+describe('a commit reports exactly what it did', () => {
+  // Each test starts with no change set open, whatever the one before left.
+  afterEach(async () => {
+    cloud.fail.clear();
+    cloud.failAfter.clear();
+    await c.query('select * from iasql_rollback()').catch(() => undefined);
+  });
+
+  test('rows that reference each other (a cycle) are created empty-handed, then linked', async () => {
+    await rows('select * from iasql_begin()');
+    await c.query(`insert into fake_node (name) values ('cyc_a'); insert into fake_node (name, parent) values ('cyc_b', 'cyc_a'); update fake_node set parent = 'cyc_b' where name = 'cyc_a'`);
+    const [a, b] = await rows(`select id from fake_node where name in ('cyc_a', 'cyc_b') order by name`);
+    const plan = [
+      { action: 'create', table_name: 'fake_node', id: a.id, description: 'cyc_a' },
+      { action: 'update', table_name: 'fake_node', id: a.id, description: 'cyc_a' },
+      { action: 'create', table_name: 'fake_node', id: b.id, description: 'cyc_b' },
+    ];
+    expect(await rows('select * from iasql_preview()')).toEqual(plan);
+    expect(await rows(`select * from iasql_commit('a cycle')`)).toEqual(plan);
+    expect(cloud.resources.get('cyc_a')).toMatchObject({ parent: 'cyc_b' });
+    expect(cloud.resources.get('cyc_b')).toMatchObject({ parent: 'cyc_a' });
+    expect(await rows(`select status from iasql_change_set order by id desc limit 1`)).toEqual([{ status: 'committed' }]);
+    expect(await nodes()).toEqual(cloudNodes());
+
+    // Both go in one change set: one reference is cleared first, then each is deleted.
+    const deleted = await change(`delete from fake_node where name in ('cyc_a', 'cyc_b')`);
+    expect(deleted.map((r) => `${r.action} ${r.description}`)).toEqual(['delete cyc_a', 'update cyc_b', 'delete cyc_b']);
+    expect(cloud.resources.has('cyc_a') || cloud.resources.has('cyc_b')).toBe(false);
+  });
+
+  test('a cycle no order can apply is refused at preview and commit, naming its rows, and nothing changes', async () => {
+    await rows('select * from iasql_begin()');
+    await c.query(`begin; insert into fake_link (name, peer) values ('ring1', 'ring2'), ('ring2', 'ring1'); commit`);
+    const preview = await sqlError(c, 'select * from iasql_preview()');
+    expect(preview.message).toMatch(/^the change set cannot be applied in any order: these rows wait for each other/);
+    expect(preview.message).toMatch(/create fake_link ring1 \(row \d+\)/);
+    expect(preview.message).toMatch(/create fake_link ring2 \(row \d+\)/);
+    expect(preview.hint).toContain('leave one of the references empty');
+    const commit = await sqlError(c, `select * from iasql_commit()`);
+    expect(commit.message).toBe(preview.message);
+    expect(cloud.links.size).toBe(0);
+    expect(cloud.calls).toEqual([]);
+    // The change set stays open as it was: the rows can be fixed, or rolled back.
+    expect(await rows(`select status from iasql_change_set order by id desc limit 1`)).toEqual([{ status: 'open' }]);
+    expect((await rows('select * from iasql_rollback()')).map((r) => `${r.action} ${r.description}`).sort()).toEqual(['delete ring1', 'delete ring2']);
+    expect(await rows('select * from fake_link')).toEqual([]);
+  });
+
+  test('an operation that fails after its first call went through is reverted, and the error says so', async () => {
+    cloud.failAfter.set('create:half', 'LimitExceeded');
+    await rows('select * from iasql_begin()');
+    await c.query(`insert into fake_node (name) values ('half')`);
+    const err = await sqlError(c, `select * from iasql_commit()`);
+    expect(err.message).toMatch(/^iasql_commit failed: 1 of 1 operation failed; 1 partly applied were reverted; the rows are back as they were\n/);
+    expect(err.message).toContain('create fake_node half: LimitExceeded: create of half: the second call was refused by the fake cloud (it had made part of the change: reverted)');
+    expect(err.message).not.toContain('nothing had been applied');
+    expect(cloud.resources.has('half')).toBe(false);
+    expect(await rows(`select * from fake_node where name = 'half'`)).toEqual([]);
+  });
+
+  test('a part-way change whose undo fails is listed as still in the cloud', async () => {
+    cloud.failAfter.set('create:stuck', 'ValidationException');
+    cloud.fail.set('delete:stuck', 'AccessDeniedException');
+    await rows('select * from iasql_begin()');
+    await c.query(`insert into fake_node (name) values ('stuck')`);
+    const err = await sqlError(c, `select * from iasql_commit()`);
+    expect(err.message).toMatch(/^iasql_commit failed: 1 of 1 operation failed; 1 partly applied were reverted except 1; the rows are back as they were/);
+    expect(err.message).toContain('create fake_node stuck: ValidationException: create of stuck: the second call was refused by the fake cloud (it had made part of the change: see below)');
+    expect(err.message).toMatch(/still in the cloud \(the revert failed; fix by hand or iasql_sync\(\)\):\n  create fake_node stuck: AccessDeniedException: delete of stuck refused/);
+    expect(cloud.resources.has('stuck')).toBe(true);
+    cloud.fail.clear();
+    await rows('select * from iasql_sync()');
+    expect(await nodes()).toEqual(cloudNodes());
+    await change(`delete from fake_node where name = 'stuck'`);
+  });
+
+  test('operations that never started make the commit fail, and are named', async () => {
+    cloud.fail.set('create:root', 'ValidationException');
+    await rows('select * from iasql_begin()');
+    await c.query(`insert into fake_node (name) values ('root'); insert into fake_node (name, parent) values ('leaf', 'root')`);
+    const err = await sqlError(c, `select * from iasql_commit()`);
+    expect(err.message).toMatch(/^iasql_commit failed: 1 of 2 operations failed, 1 did not start; nothing had been applied/);
+    expect(err.message).toContain('not started (they waited for a failed one):\n  create fake_node leaf');
+    expect(await rows(`select result->'notStarted' as n from iasql_change_set order by id desc limit 1`)).toEqual([{ n: ['create fake_node leaf'] }]);
+  });
+
+  test('replacing a parent waits for the delete of its child in the same change set', async () => {
+    await change(`insert into fake_node (name) values ('dad'); insert into fake_node (name, parent) values ('kid', 'dad')`);
+    cloud.delayMs = 20;
+    const done = await change(`delete from fake_node where name = 'kid'; update fake_node set kind = 'special' where name = 'dad'`);
+    expect(done.map((r) => `${r.action} ${r.description}`)).toEqual(['replace dad', 'delete kid']);
+    const first = (op: string, n: string) => cloud.calls.find((x) => x.op === op && x.name === n)!;
+    expect(first('delete', 'kid').end).toBeLessThanOrEqual(first('delete', 'dad').start);
+    expect(cloud.resources.get('dad')).toMatchObject({ kind: 'special' });
+    expect(cloud.resources.has('kid')).toBe(false);
+    cloud.delayMs = 0;
+    await change(`delete from fake_node where name = 'dad'`);
   });
 });
 

@@ -2,10 +2,11 @@ import { escapeIdentifier as ident } from 'pg';
 import type { PoolClient } from 'pg';
 import type { Logger } from '../logger';
 import { RpcError } from '../rpc/errors';
-import { BoundEntity, dependencies, foreignKeys, Operation, parentsFirst, Plan, planChanges, planRows, Touched, touchedRows } from './plan';
-import { identity, insertSql, rowJson, updateSql } from './rows';
+import { BoundEntity, foreignKeys, Operation, parentsFirst, Plan, planChanges, Touched, touchedRows } from './plan';
+import { identity, idOf, insertManySql, insertSql, matches, rowJson, updateManySql, updateSql } from './rows';
+import { schedule, Schedule, Step } from './steps';
 import { reconcile } from './sync';
-import { runTasks, withRetry } from './scheduler';
+import { runTasks, TaskOutcome, withRetry } from './scheduler';
 import type { PlanRow, Row } from './types';
 
 /** Tuning of the apply phase (IASQL_COMMIT_CONCURRENCY and friends). */
@@ -39,8 +40,11 @@ export interface Progress {
   running: string[];
 }
 
-/** What a failed operation looked like, for the caller, iasql_get_errors and the audit log. */
+/** What a failed step looked like, for the caller, iasql_get_errors and the audit log. */
 interface Failure {
+  step: string;
+  /** The failed step had changed the resource part-way: undone, left (the undo failed) or unknown (reading it back failed). */
+  partly?: 'reverted' | 'left' | 'unknown';
   action: string;
   table: string;
   resource: string;
@@ -84,8 +88,7 @@ export class ChangeSets {
 
   async preview(): Promise<PlanRow[]> {
     const open = await this.requireOpen('preview');
-    const plan = await this.plan(open.from_audit_id, await this.lastAuditId());
-    return planRows(plan.operations);
+    return (await this.plan(open.from_audit_id, await this.lastAuditId())).schedule.rows;
   }
 
   async commit(message: string | null): Promise<PlanRow[]> {
@@ -93,17 +96,15 @@ export class ChangeSets {
       const open = await this.requireOpen('commit');
       const to = await this.lastAuditId();
       const started = performance.now();
-      // Planning only reads: if it fails, the change set stays open as it was.
-      const plan = await this.plan(open.from_audit_id, to);
+      // Planning only reads: if it fails (a cycle no order satisfies included), the change set stays open as it was.
+      const { plan, schedule: sched } = await this.plan(open.from_audit_id, to);
       // From here on the cloud changes: a set left 'committing' without the lock was cut off.
       await this.c.query(`update iasql_engine.iasql_change_set set status = 'committing', to_audit_id = $2, message = $3 where id = $1`, [open.id, to, message]);
-      const planned = planRows(plan.operations);
-      const fks = await foreignKeys(this.c, [...this.entities.keys()]);
-      const deps = dependencies(plan.operations, fks);
-      const byKey = new Map(plan.operations.map((o) => [o.key, o]));
+      const planned = sched.rows;
+      const byKey = new Map(sched.steps.map((s) => [s.key, s]));
       let lastWrite = 0;
       const report = (running: string[], applied: number) => {
-        const p = { total: plan.operations.length, applied, running: running.map((k) => `${byKey.get(k)!.action} ${byKey.get(k)!.bound.entity.table} ${byKey.get(k)!.description}`) };
+        const p = { total: sched.steps.length, applied, running: running.map((k) => describeStep(byKey.get(k)!)) };
         this.onProgress(open.id, p);
         // For GET /v1/databases/{name}/commits: at most every 500 ms (and the last one at the end).
         if (Date.now() - lastWrite >= 500) {
@@ -112,24 +113,32 @@ export class ChangeSets {
         }
       };
       const plannedAt = performance.now();
+      const results = new Map<string, Row | undefined>();
       const outcome = await runTasks(
-        plan.operations.map((op) => ({ key: op.key, bucket: this.bucket(op), dependsOn: deps.get(op.key)!, run: () => this.apply(op) })),
+        sched.steps.map((s) => ({ key: s.key, bucket: this.bucket(s.op), dependsOn: s.dependsOn, run: () => this.applyStep(s, results) })),
         () => this.options.concurrency,
         report,
       );
-      const results = new Map(outcome.done.map((d) => [d.key, d.result]));
 
       const appliedAt = performance.now();
-      if (outcome.failed.length === 0) {
+      // Every step ran and succeeded: only then is the change set committed.
+      if (outcome.failed.length === 0 && outcome.skipped.length === 0) {
+        // Each row gets the cloud's view from its last step that left a resource.
+        const last = new Map<Touched, { bound: BoundEntity; cloud: Row; at: number }>();
+        for (const d of outcome.done) {
+          const s = byKey.get(d.key)!;
+          const prev = last.get(s.op.touched);
+          if (s.kind !== 'delete' && d.result && (!prev || prev.at <= d.finishedAt)) last.set(s.op.touched, { bound: s.op.bound, cloud: d.result, at: d.finishedAt });
+        }
         await this.transaction('commit', async () => {
           await this.writeBack([
-            ...plan.operations.filter((op) => op.action !== 'delete' && results.get(op.key)).map((op) => ({ bound: op.bound, rowId: op.touched.rowId, cloud: results.get(op.key)! })),
+            ...[...last].map(([touched, l]) => ({ bound: l.bound, rowId: touched.rowId, cloud: l.cloud })),
             ...plan.unchanged.map((u) => ({ bound: u.bound, rowId: u.touched.rowId, cloud: u.cloud })),
           ]);
           await this.c.query(`update iasql_engine.iasql_change_set set status = 'committed', closed_at = now(), result = $2, progress = $3 where id = $1`, [
             open.id,
             JSON.stringify(planned),
-            JSON.stringify({ total: planned.length, applied: planned.length, running: [] }),
+            JSON.stringify({ total: sched.steps.length, applied: sched.steps.length, running: [] }),
           ]);
           await this.audit('COMMIT', message, { change_set: open.id, operations: planned.length });
         });
@@ -140,39 +149,75 @@ export class ChangeSets {
         );
         return planned;
       }
+      return this.failed(open.id, message, plan, sched, outcome);
+    });
+  }
 
-      // Failure: nothing new started; revert what was applied, newest first, then restore the rows.
-      const failures: Failure[] = outcome.failed.map((f) => this.failure(byKey.get(f.key)!, f.error));
-      const applied = [...outcome.done].sort((a, b) => b.finishedAt - a.finishedAt);
-      const left: Failure[] = [];
-      for (const d of applied) {
-        const op = byKey.get(d.key)!;
-        try {
-          await this.revert(op, d.result);
-        } catch (err) {
-          left.push(this.failure(op, err));
-        }
+  /**
+   * After a failed commit: what each failed step left in the cloud is read back; what it did
+   * part-way and what the other steps applied is reverted, newest first; the rows are restored;
+   * the error says what failed, what never started, and exactly what is still in the cloud.
+   */
+  private async failed(changeSet: number, message: string | null, plan: Plan, sched: Schedule, outcome: TaskOutcome<Row | undefined>): Promise<never> {
+    const byKey = new Map(sched.steps.map((s) => [s.key, s]));
+    const failures: Failure[] = [];
+    const partly: Array<{ step: Step; now: Row | undefined }> = [];
+    const left: Failure[] = [];
+    for (const f of outcome.failed) {
+      const s = byKey.get(f.key)!;
+      const after = await this.leftBy(s);
+      const failure = this.failure(s, f.error);
+      failures.push(failure);
+      if (after.unknown) {
+        failure.partly = 'unknown';
+        left.push({ ...this.failure(s, after.unknown), message: `it may have made part of the change, and reading it back failed: ${(after.unknown as Error)?.message ?? after.unknown}` });
+      } else if (after.changed) {
+        failure.partly = 'reverted';
+        partly.push({ step: s, now: after.now });
       }
-      await this.transaction('revert', async () => {
-        await this.restoreRows(plan.touched);
-        await this.c.query(`update iasql_engine.iasql_change_set set status = 'failed', closed_at = now(), result = $2 where id = $1`, [
-          open.id,
-          JSON.stringify({ planned, failed: failures, revertFailed: left, skipped: outcome.skipped.length }),
-        ]);
-        await this.audit('ERROR', message, { change_set: open.id, failed: failures, revert_failed: left });
-      });
-      const lines = failures.map((f) => `  ${f.action} ${f.table} ${f.resource}: ${f.code}: ${f.message}`);
-      const leftLines = left.map((f) => `  ${f.action} ${f.table} ${f.resource}: ${f.code}: ${f.message}`);
-      const summary =
-        `iasql_commit failed: ${failures.length} of ${plan.operations.length} operation${plan.operations.length === 1 ? '' : 's'} failed` +
-        (applied.length ? `; the ${applied.length} applied ${left.length ? `were reverted except ${left.length}` : 'were reverted'}` : '; nothing had been applied') +
-        `; the rows are back as they were\n${lines.join('\n')}` +
-        (left.length ? `\nstill in the cloud (the revert failed; fix by hand or iasql_sync()):\n${leftLines.join('\n')}` : '');
-      this.logger.warn({ database: this.database, changeSet: open.id, failed: failures.length, revertFailed: left.length }, 'commit failed');
-      throw new RpcError(summary, {
-        detail: failures.map((f) => f.code).join(', '),
-        hint: 'fix the rows (your edits are in iasql_audit_log; iasql_get_sql_since() replays them), then iasql_begin() and commit again',
-      });
+    }
+    for (const p of partly) {
+      try {
+        await this.undoPartly(p.step, p.now);
+      } catch (err) {
+        failures.find((f) => f.step === p.step.key)!.partly = 'left';
+        left.push(this.failure(p.step, err));
+      }
+    }
+    const applied = [...outcome.done].sort((a, b) => b.finishedAt - a.finishedAt);
+    for (const d of applied) {
+      const s = byKey.get(d.key)!;
+      try {
+        await this.revert(s, d.result);
+      } catch (err) {
+        left.push(this.failure(s, err));
+      }
+    }
+    const notStarted = outcome.skipped.map((k) => describeStep(byKey.get(k)!));
+    await this.transaction('revert', async () => {
+      await this.restoreRows(plan.touched);
+      await this.c.query(`update iasql_engine.iasql_change_set set status = 'failed', closed_at = now(), result = $2 where id = $1`, [
+        changeSet,
+        JSON.stringify({ planned: sched.rows, failed: failures.map(publicFailure), revertFailed: left.map(publicFailure), notStarted }),
+      ]);
+      await this.audit('ERROR', message, { change_set: changeSet, failed: failures.map(publicFailure), revert_failed: left.map(publicFailure), not_started: notStarted });
+    });
+    const line = (f: Failure) => `  ${f.action} ${f.table} ${f.resource}: ${f.code}: ${f.message}`;
+    const note = { reverted: ' (it had made part of the change: reverted)', left: ' (it had made part of the change: see below)', unknown: ' (it may have made part of the change: see below)' };
+    const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    const undone = [applied.length ? `the ${applied.length} applied` : '', partly.length ? `${partly.length} partly applied` : ''].filter(Boolean).join(' and ');
+    const summary =
+      `iasql_commit failed: ${failures.length} of ${plural(sched.rows.length, 'operation')} failed` +
+      (notStarted.length ? `, ${notStarted.length} did not start` : '') +
+      (undone ? `; ${undone} ${left.length ? `were reverted except ${left.length}` : 'were reverted'}` : left.length ? '' : '; nothing had been applied') +
+      `; the rows are back as they were\n${failures.map((f) => line(f) + (f.partly ? note[f.partly] : '')).join('\n')}` +
+      (outcome.failed.length === 0 ? `\nno order could run them all` : '') +
+      (notStarted.length ? `\nnot started (they waited for a failed one):\n${notStarted.map((d) => `  ${d}`).join('\n')}` : '') +
+      (left.length ? `\nstill in the cloud (the revert failed; fix by hand or iasql_sync()):\n${left.map(line).join('\n')}` : '');
+    this.logger.warn({ database: this.database, changeSet, failed: failures.length, notStarted: notStarted.length, revertFailed: left.length }, 'commit failed');
+    throw new RpcError(summary, {
+      detail: failures.map((f) => f.code).join(', ') || 'NotStarted',
+      hint: 'fix the rows (your edits are in iasql_audit_log; iasql_get_sql_since() replays them), then iasql_begin() and commit again',
     });
   }
 
@@ -222,18 +267,22 @@ export class ChangeSets {
     return reconcile(this.c, this.entities, tables, dryRun, (b, fn) => this.cloudCall(b, fn), this.logger.child({ database: this.database }));
   }
 
-  private async plan(from: string, to: string): Promise<Plan> {
+  /** The plan of the change set and the steps that carry it out (refused here if no order can). */
+  private async plan(from: string, to: string): Promise<{ plan: Plan; schedule: Schedule }> {
     const touched = await touchedRows(this.c, from, to);
-    return planChanges(touched, this.entities, (b, fn) => this.cloudCall(b, fn));
+    const plan = await planChanges(touched, this.entities, (b, fn) => this.cloudCall(b, fn));
+    const fks = plan.operations.length ? await foreignKeys(this.c, [...this.entities.keys()]) : [];
+    return { plan, schedule: schedule(plan.operations, fks) };
   }
 
-  /** A cloud call with throttling retries. */
-  private cloudCall<T>(b: BoundEntity, fn: () => Promise<T>): Promise<T> {
+  /** A cloud call with throttling retries (`canRetry` may refuse one, e.g. when a retry would repeat work). */
+  private cloudCall<T>(b: BoundEntity, fn: () => Promise<T>, canRetry?: (err: unknown) => Promise<boolean>): Promise<T> {
     return withRetry(fn, {
       attempts: this.options.retryAttempts,
       baseMs: this.options.retryBaseMs,
       capMs: this.options.retryCapMs,
       signal: b.ctx.signal,
+      canRetry,
       onRetry: (attempt, delayMs, err) => this.logger.info({ database: this.database, table: b.entity.table, attempt, delayMs: Math.round(delayMs), err: (err as Error).name }, 'throttled; retrying'),
     });
   }
@@ -244,44 +293,75 @@ export class ChangeSets {
     return `${e.service}:${region}`;
   }
 
-  private async apply(op: Operation): Promise<Row | undefined> {
-    const { entity, ctx } = op.bound;
-    switch (op.action) {
-      case 'create':
-        return this.cloudCall(op.bound, () => entity.create(ctx, op.target!));
-      case 'update':
-        return this.cloudCall(op.bound, () => entity.update(ctx, op.target!, op.cloud!));
-      case 'replace':
-        await this.cloudCall(op.bound, () => entity.delete(ctx, op.cloud!));
-        return this.cloudCall(op.bound, () => entity.create(ctx, op.target!));
-      case 'delete':
-        await this.cloudCall(op.bound, () => entity.delete(ctx, op.cloud!));
-        return undefined;
+  /**
+   * Runs one step. A throttled step is tried again only when reading the resource back shows
+   * the failed attempt changed nothing (a mapper step may be several cloud calls: repeating one
+   * that got half-way would repeat its first calls).
+   */
+  private async applyStep(s: Step, results: Map<string, Row | undefined>): Promise<Row | undefined> {
+    if (s.from) s.cloud = results.get(s.from) ?? s.cloud;
+    const { entity, ctx } = s.op.bound;
+    const once = async () => {
+      switch (s.kind) {
+        case 'create':
+          return entity.create(ctx, s.target!);
+        case 'update':
+          return entity.update(ctx, s.target!, s.cloud!);
+        case 'delete':
+          await entity.delete(ctx, s.cloud!);
+          return undefined;
+      }
+    };
+    const result = await this.cloudCall(s.op.bound, once, async () => {
+      const after = await this.leftBy(s);
+      return !after.changed && !after.unknown;
+    });
+    results.set(s.key, result);
+    return result;
+  }
+
+  /**
+   * What a failed step left: the resource read back at its identity, and whether that differs
+   * from what the cloud had before the step (or `unknown`, the error reading it back).
+   */
+  private async leftBy(s: Step): Promise<{ changed: boolean; now?: Row; unknown?: unknown }> {
+    const { entity, ctx } = s.op.bound;
+    const before = s.kind === 'create' ? undefined : (s.cloud ?? undefined);
+    try {
+      const now = await this.cloudCall(s.op.bound, () => entity.read(ctx, idOf(entity, s.kind === 'delete' ? s.cloud! : s.target!)));
+      const changed = before === undefined ? now !== undefined : now === undefined || !matches(entity, before, now);
+      return { changed, now };
+    } catch (unknown) {
+      return { changed: false, unknown };
     }
   }
 
-  /** Undoes one applied operation: the cloud goes back to what it had when the plan read it. */
-  private async revert(op: Operation, result: Row | undefined): Promise<void> {
-    const { entity, ctx } = op.bound;
-    switch (op.action) {
-      case 'create':
-        return this.cloudCall(op.bound, () => entity.delete(ctx, result ?? op.target!));
-      case 'update':
-        await this.cloudCall(op.bound, () => entity.update(ctx, op.cloud!, result ?? op.target!));
-        return;
-      case 'replace':
-        await this.cloudCall(op.bound, () => entity.delete(ctx, result ?? op.target!));
-        await this.cloudCall(op.bound, () => entity.create(ctx, op.cloud!));
-        return;
-      case 'delete':
-        await this.cloudCall(op.bound, () => entity.create(ctx, op.cloud!));
-        return;
-    }
+  /** Undoes what a failed step did part-way: the resource goes back to what it was before the step. */
+  private async undoPartly(s: Step, now: Row | undefined): Promise<void> {
+    const { entity, ctx } = s.op.bound;
+    if (s.kind === 'create') await this.cloudCall(s.op.bound, () => entity.delete(ctx, now!));
+    else if (now === undefined) await this.cloudCall(s.op.bound, () => entity.create(ctx, s.cloud!));
+    else await this.cloudCall(s.op.bound, () => entity.update(ctx, s.cloud!, now));
   }
 
-  private failure(op: Operation, err: unknown): Failure {
+  /** Undoes one applied step: the cloud goes back to what it had before it. */
+  private async revert(s: Step, result: Row | undefined): Promise<void> {
+    const { entity, ctx } = s.op.bound;
+    if (s.kind === 'create') await this.cloudCall(s.op.bound, () => entity.delete(ctx, result ?? s.target!));
+    else if (s.kind === 'update') await this.cloudCall(s.op.bound, () => entity.update(ctx, s.cloud!, result ?? s.target!));
+    else await this.cloudCall(s.op.bound, () => entity.create(ctx, s.cloud!));
+  }
+
+  private failure(s: Step, err: unknown): Failure {
     const e = err as { name?: string; code?: string; message?: string };
-    return { action: op.action, table: op.bound.entity.table, resource: op.description, code: e?.name && e.name !== 'Error' ? e.name : (e?.code ?? 'Error'), message: e?.message ?? String(err) };
+    return {
+      step: s.key,
+      action: s.extra ? 'update' : s.op.action,
+      table: s.op.bound.entity.table,
+      resource: s.op.description,
+      code: e?.name && e.name !== 'Error' ? e.name : (e?.code ?? 'Error'),
+      message: e?.message ?? String(err),
+    };
   }
 
   /** Writes the cloud-owned columns of rows from the cloud's view: one statement per table. */
@@ -293,28 +373,31 @@ export class ChangeSets {
       if (cols.length === 0) continue;
       // The cloud's view is the truth for these columns (a user's edit of an ARN is undone).
       const data = list.map((it) => ({ ...Object.fromEntries(cols.map((c) => [c, it.cloud[c] ?? null])), id: it.rowId }));
-      const t = `public.${ident(table)}`;
-      await this.c.query(
-        `update ${t} as t set ${cols.map((c) => `${ident(c)} = r.${ident(c)}`).join(', ')}
-         from jsonb_populate_recordset(null::${t}, $1::jsonb) r where t.id = r.id`,
-        [rowJson(data as unknown as Row)],
-      );
+      await this.c.query(updateManySql(table, cols), [rowJson(data as unknown as Row)]);
     }
   }
 
-  /** After a failed commit: the cloud rows the change set touched go back to how they were before it. */
+  /**
+   * After a failed commit: the cloud rows the change set touched go back to how they were before
+   * it. One statement per table and kind (foreign keys are checked per statement, so rows of a
+   * table that reference each other go back together): new rows go, children first; deleted rows
+   * come back, parents first; changed rows are set back.
+   */
   private async restoreRows(touched: Touched[]) {
     const cloudRows = touched.filter((t) => this.entities.has(t.table));
     const order = await parentsFirst(this.c, [...new Set(cloudRows.map((t) => t.table))]);
-    const pos = (t: string) => order.indexOf(t);
-    for (const t of [...cloudRows].sort((a, b) => pos(b.table) - pos(a.table))) {
-      if (!t.before && t.after) await this.c.query(`delete from public.${ident(t.table)} where id = $1`, [t.rowId]);
+    const of = (table: string, pick: (t: Touched) => boolean) => cloudRows.filter((t) => t.table === table && pick(t));
+    for (const table of [...order].reverse()) {
+      const gone = of(table, (t) => !t.before && !!t.after).map((t) => t.rowId);
+      if (gone.length) await this.c.query(`delete from public.${ident(table)} where id = any($1::int[])`, [gone]);
     }
-    for (const t of [...cloudRows].sort((a, b) => pos(a.table) - pos(b.table))) {
-      if (!t.before) continue;
-      const cols = Object.keys(t.before);
-      if (t.after) await this.c.query(updateSql(t.table, cols.filter((c) => c !== 'id')), [rowJson(t.before), t.rowId]);
-      else await this.c.query(insertSql(t.table, cols), [rowJson(t.before)]);
+    for (const table of order) {
+      const back = of(table, (t) => !!t.before && !t.after).map((t) => t.before!);
+      if (back.length) await this.c.query(insertManySql(table, Object.keys(back[0])), [rowJson(back as unknown as Row)]);
+    }
+    for (const table of order) {
+      const changed = of(table, (t) => !!t.before && !!t.after).map((t) => ({ ...t.before!, id: t.rowId }));
+      if (changed.length) await this.c.query(updateManySql(table, Object.keys(changed[0]).filter((c) => c !== 'id')), [rowJson(changed as unknown as Row)]);
     }
   }
 
@@ -411,4 +494,14 @@ export class ChangeSets {
       throw err;
     }
   }
+}
+
+/** A step as people read it: `create dynamo_table orders|us-east-1`. */
+function describeStep(s: Step): string {
+  return `${s.extra ? 'update' : s.op.action} ${s.op.bound.entity.table} ${s.op.description}`;
+}
+
+/** A failure as stored and audited (without the engine's step key). */
+function publicFailure({ step: _step, ...f }: Failure) {
+  return f;
 }

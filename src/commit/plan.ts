@@ -146,59 +146,30 @@ async function readAll(wanted: Map<BoundEntity, Map<string, Row>>, read: <T>(bou
   return out;
 }
 
-export function planRows(ops: Operation[]): PlanRow[] {
-  return ops.map((o) => ({ action: o.action, table_name: o.bound.entity.table, id: o.action === 'delete' ? (o.touched.after ? o.touched.rowId : null) : o.touched.rowId, description: o.description }));
-}
-
 /** Foreign keys between tables: child columns referencing parent columns. */
 export interface ForeignKey {
   child: string;
   childColumns: string[];
   parent: string;
   parentColumns: string[];
+  /** Whether every child column may be NULL (a cycle can then be broken at this reference). */
+  childNullable: boolean;
 }
 
 export async function foreignKeys(c: PoolClient, tables: string[]): Promise<ForeignKey[]> {
   const { rows } = await c.query<ForeignKey>(
     `select cl.relname as child, pl.relname as parent,
             array(select a.attname::text from unnest(k.conkey) with ordinality u(n, i) join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.n order by u.i) as "childColumns",
-            array(select a.attname::text from unnest(k.confkey) with ordinality u(n, i) join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.n order by u.i) as "parentColumns"
+            array(select a.attname::text from unnest(k.confkey) with ordinality u(n, i) join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.n order by u.i) as "parentColumns",
+            not exists (select 1 from pg_catalog.pg_attribute a where a.attrelid = k.conrelid and a.attnum = any(k.conkey) and a.attnotnull) as "childNullable"
      from pg_constraint k
      join pg_class cl on cl.oid = k.conrelid
      join pg_class pl on pl.oid = k.confrelid
-     where k.contype = 'f' and cl.relname = any($1) and pl.relname = any($1)`,
+     where k.contype = 'f' and cl.relname = any($1) and pl.relname = any($1)
+       and cl.relnamespace = 'public'::regnamespace and pl.relnamespace = 'public'::regnamespace`,
     [tables],
   );
   return rows;
-}
-
-/**
- * What each operation waits for, from the foreign keys between the rows: a create or update of a
- * child waits for the create/update/replace of the parent row it references; a delete of a parent
- * waits for the deletes of the children that referenced it; a row's delete at its old identity
- * comes before its create at the new one.
- */
-export function dependencies(ops: Operation[], fks: ForeignKey[]): Map<string, string[]> {
-  const deps = new Map<string, string[]>(ops.map((o) => [o.key, []]));
-  const refers = (child: Row | null, fk: ForeignKey, parent: Row | null) =>
-    !!child && !!parent && fk.childColumns.every((c, i) => child[c] !== null && child[c] !== undefined && child[c] === parent[fk.parentColumns[i]]);
-  for (const a of ops) {
-    for (const b of ops) {
-      if (a === b) continue;
-      if (a.touched === b.touched && a.action !== 'delete' && b.action === 'delete') deps.get(a.key)!.push(b.key);
-      for (const fk of fks) {
-        // a is a child op of parent op b
-        if (fk.child === a.bound.entity.table && fk.parent === b.bound.entity.table) {
-          if (a.action !== 'delete' && b.action !== 'delete' && refers(a.target, fk, b.target)) deps.get(a.key)!.push(b.key);
-        }
-        // a deletes a parent whose child b is deleted
-        if (fk.parent === a.bound.entity.table && fk.child === b.bound.entity.table) {
-          if (a.action === 'delete' && b.action === 'delete' && refers(b.touched.before ?? b.cloud, fk, a.touched.before ?? a.cloud)) deps.get(a.key)!.push(b.key);
-        }
-      }
-    }
-  }
-  return deps;
 }
 
 /** Tables ordered so that a table comes after the tables its foreign keys reference. */

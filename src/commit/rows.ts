@@ -47,6 +47,18 @@ export function insertSql(table: string, columns: string[]): string {
   return `insert into public.${ident(table)} (${cols}) select ${cols} from jsonb_populate_record(null::public.${ident(table)}, $1::jsonb) returning id`;
 }
 
+/** Like updateSql for many rows at once: $1 is a JSON array of objects with `id` and the columns. */
+export function updateManySql(table: string, columns: string[]): string {
+  const t = `public.${ident(table)}`;
+  return `update ${t} as t set ${columns.map((c) => `${ident(c)} = r.${ident(c)}`).join(', ')} from jsonb_populate_recordset(null::${t}, $1::jsonb) r where t.id = r.id`;
+}
+
+/** Like insertSql for many rows at once: $1 is a JSON array of objects. */
+export function insertManySql(table: string, columns: string[]): string {
+  const cols = columns.map(ident).join(', ');
+  return `insert into public.${ident(table)} (${cols}) select ${cols} from jsonb_populate_recordset(null::public.${ident(table)}, $1::jsonb)`;
+}
+
 /** A row as JSON for jsonb_populate_record: json columns stay JSON values. */
 export function rowJson(row: Row): string {
   return JSON.stringify(row, (_k, v) => (v === undefined ? null : v));

@@ -91,6 +91,8 @@ export interface RetryOptions {
   baseMs: number;
   capMs: number;
   signal?: AbortSignal;
+  /** Asked before each retry of a retryable error: false ends the retries (the error is thrown). */
+  canRetry?: (err: unknown) => Promise<boolean>;
   onRetry?: (attempt: number, delayMs: number, err: unknown) => void;
 }
 
@@ -104,6 +106,7 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Pr
       return await fn();
     } catch (err) {
       if (!isThrottling(err) || attempt + 1 >= opts.attempts || opts.signal?.aborted) throw err;
+      if (opts.canRetry && !(await opts.canRetry(err))) throw err;
       const delay = retryAfterMs(err) ?? Math.random() * Math.min(opts.capMs, opts.baseMs * 2 ** attempt);
       opts.onRetry?.(attempt + 1, delay, err);
       await new Promise((r) => setTimeout(r, delay));
