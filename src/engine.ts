@@ -38,8 +38,11 @@ export interface Engine {
   /** The rpc worker of this process (undefined with IASQL_WORKER_CONCURRENCY=0). */
   worker?: RpcWorker;
   conns: Connections;
-  /** The local cloud's endpoint (AWS SDK `endpoint`, CLI `--endpoint-url`), when IASQL_LOCAL_CLOUD is on. */
-  localCloud?: { endpoint: string };
+  /**
+   * The local cloud's endpoint (AWS SDK `endpoint`, CLI `--endpoint-url`), when IASQL_LOCAL_CLOUD
+   * is on, and its fault injection (for tests in this process: docs/local-cloud.md).
+   */
+  localCloud?: Pick<LocalCloud, 'endpoint' | 'faults'>;
   /** The default database created on this start, if it was the first start. */
   firstDatabase?: CreatedDatabase;
   /** File holding the first database's connection string (0600), when there is one. */
@@ -98,7 +101,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
           : err;
       });
       cleanups.push(() => cloud.stop());
-      localCloud = { endpoint: cloud.endpoint };
+      localCloud = { endpoint: cloud.endpoint, faults: cloud.faults };
       accounts = cloud.accounts;
     }
     let adminUrl: string;

@@ -48,6 +48,20 @@ export class LocalDynamoDb implements LocalService {
     this.pool = new BoundedPool<Dynalite>(maxOpen, (key) => this.open(key), (dynalite) => dynalite.close());
   }
 
+  /** The operation a request calls (its X-Amz-Target, DynamoDB_20120810.<Operation>), and its JSON input. */
+  operationOf(req: http.IncomingMessage, body: Buffer): { name: string; input: Record<string, unknown> } | undefined {
+    const target = /^DynamoDB_\d+\.(\w+)$/.exec(String(req.headers['x-amz-target'] ?? ''));
+    if (!target) return undefined;
+    let input: Record<string, unknown> = {};
+    try {
+      const parsed = JSON.parse(body.toString('utf8'));
+      if (typeof parsed === 'object' && parsed !== null) input = parsed;
+    } catch {
+      // dynalite answers an unreadable body itself
+    }
+    return { name: target[1], input };
+  }
+
   handle(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, { account, region }: AuthenticatedRequest): void {
     this.pool.use(`${account.accountId}/${region}`, (dynalite) => this.forward(req, body, res, dynalite)).catch((err: Error) => {
       this.logger.error({ err: err.message, accountId: account.accountId, region }, 'local DynamoDB request failed');

@@ -88,10 +88,16 @@ export class LocalIam implements LocalService {
     return !!role && role.Arn === roleArn && trustsLambda(role.AssumeRolePolicyDocument);
   }
 
+  /** The action a request calls, and its parameters. */
+  operationOf(req: IncomingMessage, body: Buffer): { name: string; input: Record<string, unknown> } | undefined {
+    const params = queryParams(req, body);
+    const action = params.get('Action');
+    return action ? { name: action, input: Object.fromEntries(params) } : undefined;
+  }
+
   handle(req: IncomingMessage, body: Buffer, res: ServerResponse, { account }: AuthenticatedRequest): void {
     const requestId = randomUUID();
-    const params = new URLSearchParams(body.toString('utf8'));
-    for (const [k, v] of new URL(req.url ?? '/', 'http://local').searchParams) if (!params.has(k)) params.set(k, v);
+    const params = queryParams(req, body);
     const action = params.get('Action') ?? '';
     let status = 200;
     let xml: string;
@@ -227,6 +233,13 @@ export class LocalIam implements LocalService {
   }
 
   async stop(): Promise<void> {}
+}
+
+/** The query protocol's parameters: the form body, and the query string for what the body lacks. */
+function queryParams(req: IncomingMessage, body: Buffer): URLSearchParams {
+  const params = new URLSearchParams(body.toString('utf8'));
+  for (const [k, v] of new URL(req.url ?? '/', 'http://local').searchParams) if (!params.has(k)) params.set(k, v);
+  return params;
 }
 
 function roleXml(r: StoredRole): Record<string, XmlValue> {

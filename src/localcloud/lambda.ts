@@ -34,6 +34,30 @@ const TAGS = /^\/2017-03-31\/tags\/(.+)$/;
  */
 const CODE_LINK = /^\/_localcloud\/lambda-code\/([a-zA-Z0-9-_]+)\/([0-9a-f]{64})\.zip$/;
 
+/** The operation a request's method and path name (REST-JSON), and the function, ARN or code link named in the path. */
+function lambdaOperation(method: string, pathname: string): { name: string; ref?: string } | undefined {
+  let m: RegExpExecArray | null;
+  if (FUNCTIONS.test(pathname)) return method === 'POST' ? { name: 'CreateFunction' } : method === 'GET' ? { name: 'ListFunctions' } : undefined;
+  if ((m = FUNCTION.exec(pathname))) {
+    const name = FUNCTION_OPERATIONS[`${method} ${m[2] ?? ''}`];
+    return name ? { name, ref: decodeURIComponent(m[1]) } : undefined;
+  }
+  if ((m = TAGS.exec(pathname))) {
+    const name = ({ GET: 'ListTags', POST: 'TagResource', DELETE: 'UntagResource' } as Record<string, string>)[method];
+    return name ? { name, ref: decodeURIComponent(m[1]) } : undefined;
+  }
+  if ((m = CODE_LINK.exec(pathname)) && method === 'GET') return { name: 'CodeLink', ref: `${m[1]}/${m[2]}` };
+  return undefined;
+}
+const FUNCTION_OPERATIONS: Record<string, string> = {
+  'GET ': 'GetFunction',
+  'GET configuration': 'GetFunctionConfiguration',
+  'DELETE ': 'DeleteFunction',
+  'PUT configuration': 'UpdateFunctionConfiguration',
+  'PUT code': 'UpdateFunctionCode',
+  'POST invocations': 'Invoke',
+};
+
 /**
  * The Lambda API (REST-JSON, the paths of @aws-sdk/client-lambda): CreateFunction, GetFunction,
  * GetFunctionConfiguration, ListFunctions, UpdateFunctionConfiguration, UpdateFunctionCode,
@@ -82,44 +106,65 @@ export class LocalLambda implements LocalService {
     );
   }
 
+  /** The API operation a request calls, and its input (the JSON body, with the function or resource named in the path). */
+  operationOf(req: IncomingMessage, body: Buffer): { name: string; input: Record<string, unknown> } | undefined {
+    const op = lambdaOperation(req.method ?? 'GET', new URL(req.url ?? '/', 'http://local').pathname);
+    if (!op) return undefined;
+    let input: Record<string, unknown> = {};
+    try {
+      input = json(body);
+    } catch {
+      // an unreadable body is the operation's own error
+    }
+    if (op.name === 'TagResource' || op.name === 'UntagResource' || op.name === 'ListTags') input = { ...input, Resource: op.ref };
+    else if (op.ref !== undefined) input = { ...input, FunctionName: op.ref };
+    return { name: op.name, input };
+  }
+
   private async route(req: IncomingMessage, body: Buffer, account: LocalAccount, home: FunctionHome, requestId: string): Promise<Answer> {
     const url = new URL(req.url ?? '/', 'http://local');
     const method = req.method ?? 'GET';
-    let m: RegExpExecArray | null;
-    if (FUNCTIONS.test(url.pathname)) {
-      if (method === 'POST') return this.createFunction(home, json(body));
-      if (method === 'GET') return this.listFunctions(home, url.searchParams);
-    } else if ((m = FUNCTION.exec(url.pathname))) {
-      const ref = check.parseFunctionRef(decodeURIComponent(m[1]), home);
-      const qualifier = ref.qualifier ?? url.searchParams.get('Qualifier') ?? undefined;
-      const op = `${method} ${m[2] ?? ''}`;
-      if (op === 'GET ') return { status: 200, body: this.getFunction(account, home, this.find(home, ref.name, qualifier)) };
-      if (op === 'GET configuration') return { status: 200, body: configuration(this.find(home, ref.name, qualifier), 'read') };
-      if (op === 'DELETE ') return this.deleteFunction(home, ref.name, qualifier);
-      if (op === 'PUT configuration') return this.updateConfiguration(home, this.find(home, ref.name), json(body));
-      if (op === 'PUT code') return this.updateCode(home, this.find(home, ref.name), json(body));
-      if (op === 'POST invocations') return this.invoke(req, body, home, this.find(home, ref.name, qualifier), requestId);
-    } else if ((m = TAGS.exec(url.pathname))) {
-      const fn = this.tagged(decodeURIComponent(m[1]), home);
-      if (method === 'GET') return { status: 200, body: { Tags: fn.tags } };
-      if (method === 'POST') {
+    const op = lambdaOperation(method, url.pathname);
+    if (op?.name === 'CreateFunction') return this.createFunction(home, json(body));
+    if (op?.name === 'ListFunctions') return this.listFunctions(home, url.searchParams);
+    if (op?.name === 'CodeLink') {
+      const [name, hex] = op.ref!.split('/');
+      const fn = this.store.get(home, name);
+      if (!fn || Buffer.from(fn.config.CodeSha256, 'base64').toString('hex') !== hex) throw notFound('This code link is no longer valid');
+      return { status: 200, body: this.store.zip(home, name), headers: { 'content-type': 'application/zip' } };
+    }
+    if (op?.name === 'ListTags' || op?.name === 'TagResource' || op?.name === 'UntagResource') {
+      const fn = this.tagged(op.ref!, home);
+      if (op.name === 'ListTags') return { status: 200, body: { Tags: fn.tags } };
+      if (op.name === 'TagResource') {
         const tags = json(body).Tags;
         if (tags === undefined) throw validation(null, 'tags', 'not be null');
         fn.tags = check.checkTags(tags, fn.tags);
-        this.store.put(home, fn);
-        return { status: 204 };
-      }
-      if (method === 'DELETE') {
+      } else {
         const keys = url.searchParams.getAll('tagKeys');
         if (keys.length === 0) throw validation(null, 'tagKeys', 'not be null');
         fn.tags = Object.fromEntries(Object.entries(fn.tags).filter(([k]) => !keys.includes(k)));
-        this.store.put(home, fn);
-        return { status: 204 };
       }
-    } else if ((m = CODE_LINK.exec(url.pathname)) && method === 'GET') {
-      const fn = this.store.get(home, m[1]);
-      if (!fn || Buffer.from(fn.config.CodeSha256, 'base64').toString('hex') !== m[2]) throw notFound('This code link is no longer valid');
-      return { status: 200, body: this.store.zip(home, m[1]), headers: { 'content-type': 'application/zip' } };
+      this.store.put(home, fn);
+      return { status: 204 };
+    }
+    if (op) {
+      const ref = check.parseFunctionRef(op.ref!, home);
+      const qualifier = ref.qualifier ?? url.searchParams.get('Qualifier') ?? undefined;
+      switch (op.name) {
+        case 'GetFunction':
+          return { status: 200, body: this.getFunction(account, home, this.find(home, ref.name, qualifier)) };
+        case 'GetFunctionConfiguration':
+          return { status: 200, body: configuration(this.find(home, ref.name, qualifier), 'read') };
+        case 'DeleteFunction':
+          return this.deleteFunction(home, ref.name, qualifier);
+        case 'UpdateFunctionConfiguration':
+          return this.updateConfiguration(home, this.find(home, ref.name), json(body));
+        case 'UpdateFunctionCode':
+          return this.updateCode(home, this.find(home, ref.name), json(body));
+        case 'Invoke':
+          return this.invoke(req, body, home, this.find(home, ref.name, qualifier), requestId);
+      }
     }
     throw new LambdaError(
       'UnknownOperationException',

@@ -6,6 +6,7 @@ import { AccountRegistry, type LocalAccounts } from './accounts';
 import { AuthError, readSignature, UNKNOWN_KEY_MESSAGE, verifySignature, type AuthFailure, type RequestSignature } from './authenticate';
 import { browserRefusal, contentTypeRefusal } from './browser-guard';
 import { DEFAULT_MAX_OPEN_DYNAMODB, LocalDynamoDb } from './dynamodb';
+import { FaultSet, type LocalFaults } from './faults';
 import { LocalIam } from './iam';
 import { LocalLambda } from './lambda';
 import { isAwsRegion } from './regions';
@@ -37,6 +38,11 @@ export interface LocalCloud {
   endpoint: string;
   /** Who may use it: every request is signed with the key of one of these, and sees only what that account owns. */
   accounts: LocalAccounts;
+  /**
+   * Errors to answer chosen requests with, for tests (`faults.inject({ service, operation, error })`).
+   * Only code in this process reaches it: nothing over HTTP does.
+   */
+  faults: LocalFaults;
   stop(): Promise<void>;
 }
 
@@ -74,6 +80,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     iam,
   };
   const names = Object.keys(services);
+  const faults = new FaultSet();
   const accounts = new AccountRegistry(options.dataDir, async (accountId) => {
     await Promise.all(Object.values(services).map((s) => s.removeAccount(accountId)));
     logger.info({ accountId }, 'local cloud account removed');
@@ -172,6 +179,14 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       const badType = contentTypeRefusal(req, scope.service);
       if (badType) return refuse(403, typeOf('denied', scope.service), badType, scope.service);
       logger.trace({ service: scope.service, region: scope.region, accountId: account.accountId, target: req.headers['x-amz-target'] }, 'local cloud request');
+      if (faults.has(scope.service)) {
+        const op = service.operationOf(req, body);
+        const fault = op && faults.take({ service: scope.service, operation: op.name, region: scope.region, accountId: account.accountId, input: op.input });
+        if (fault) {
+          logger.debug({ service: scope.service, operation: op.name, error: fault.name }, 'local cloud request refused by an injected fault');
+          return refuse(fault.status ?? 400, fault.name, fault.message, scope.service);
+        }
+      }
       service.handle(req, body, res, { account, region: scope.region, service: scope.service });
     }
   }
@@ -196,6 +211,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       get: (label) => accounts.get(label),
       remove: (label) => accounts.remove(label),
     },
+    faults: { inject: (fault) => faults.inject(fault), clear: () => faults.clear() },
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -22,6 +22,11 @@ export interface LocalService {
   maxBodyBytes?: number;
   /** Answers a request whose body is over `maxBodyBytes`; default: 413 `RequestEntityTooLarge`. */
   bodyTooLarge?(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * The API operation a request calls (CreateFunction, UpdateTable, AttachRolePolicy) and its input
+   * (the parsed body; for the query protocol, its parameters): what injected faults match on.
+   */
+  operationOf(req: IncomingMessage, body: Buffer): { name: string; input: Record<string, unknown> } | undefined;
   /** Called once the endpoint listens, with its URL (for links and for the services' own clients). */
   listening?(endpoint: string): void;
 }
