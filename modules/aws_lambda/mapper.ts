@@ -1,5 +1,5 @@
 import type { FunctionConfiguration, LambdaClient, Runtime } from '@aws-sdk/client-lambda';
-import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
+import { PartlyApplied, type CloudContext, type CloudEntity, type Row } from '../../src/commit/types';
 import { deepEqual } from '../../src/commit/rows';
 import type { AwsAccountExports } from '../aws_account';
 import { awsClient, lazyRequire } from '../aws_account/clients';
@@ -142,14 +142,8 @@ export const lambdaFunction: CloudEntity<LambdaRow> = {
 
   async update(ctx, row, cloud) {
     const client = await lambda(ctx, row.region);
-    if (row.zip_b64 || row.architecture !== cloud.architecture) {
-      // New code (or architecture, which goes with the code).
-      await client.send(
-        new Lambda.UpdateFunctionCodeCommand({ FunctionName: row.name, ...(row.zip_b64 ? { ZipFile: Buffer.from(row.zip_b64, 'base64') } : {}), Architectures: [row.architecture] }),
-        { abortSignal: ctx.signal as never },
-      );
-      await Lambda.waitUntilFunctionUpdatedV2(waiter(client, ctx), { FunctionName: row.name });
-    }
+    // Configuration and tags first: the cloud shows them, so a failure later is undone by setting
+    // them back. The code goes last: the cloud does not give old code back, so nothing can undo it.
     if (!sameConfig(row, cloud)) {
       await client.send(new Lambda.UpdateFunctionConfigurationCommand({ FunctionName: row.name, Role: await roleArn(ctx, row.role_name), ...configOf(row) }), {
         abortSignal: ctx.signal as never,
@@ -164,8 +158,24 @@ export const lambdaFunction: CloudEntity<LambdaRow> = {
       if (gone.length) await client.send(new Lambda.UntagResourceCommand({ Resource: arn, TagKeys: gone }), { abortSignal: ctx.signal as never });
       if (Object.keys(want).length) await client.send(new Lambda.TagResourceCommand({ Resource: arn, Tags: want }), { abortSignal: ctx.signal as never });
     }
+    const newCode = lambdaFunction.irreversible!(row, cloud);
+    if (newCode) {
+      // New code (or architecture, which goes with the code).
+      await client.send(
+        new Lambda.UpdateFunctionCodeCommand({ FunctionName: row.name, ...(row.zip_b64 ? { ZipFile: Buffer.from(row.zip_b64, 'base64') } : {}), Architectures: [row.architecture] }),
+        { abortSignal: ctx.signal as never },
+      );
+      try {
+        await Lambda.waitUntilFunctionUpdatedV2(waiter(client, ctx), { FunctionName: row.name });
+        return (await read(ctx, row.name, row.region))!;
+      } catch (err) {
+        throw new PartlyApplied(err, newCode);
+      }
+    }
     return (await read(ctx, row.name, row.region))!;
   },
+
+  irreversible: (row, cloud) => (row.zip_b64 || row.architecture !== cloud.architecture ? `the new code of lambda_function ${row.name} in ${row.region}` : undefined),
 
   // A container image function cannot become a zip one in place, nor the other way round.
   needsReplace: (row, cloud) => row.package_type !== cloud.package_type,

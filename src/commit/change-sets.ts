@@ -7,7 +7,7 @@ import { identity, idOf, insertManySql, insertSql, matches, rowJson, updateManyS
 import { schedule, Schedule, Step } from './steps';
 import { reconcile } from './sync';
 import { runTasks, TaskOutcome, withRetry } from './scheduler';
-import type { PlanRow, Row } from './types';
+import { isPartlyApplied, type PlanRow, type Row } from './types';
 
 /** Tuning of the apply phase (IASQL_COMMIT_CONCURRENCY and friends). */
 export interface CommitOptions {
@@ -168,11 +168,16 @@ export class ChangeSets {
       const after = await this.leftBy(s);
       const failure = this.failure(s, f.error);
       failures.push(failure);
+      if (isPartlyApplied(f.error)) {
+        // The mapper says what it left that it cannot undo; what the read shows changed is undone below.
+        failure.partly = 'left';
+        left.push({ ...failure, message: `${f.error.left} (the operation failed after that part went through; it cannot be undone)` });
+      }
       if (after.unknown) {
         failure.partly = 'unknown';
         left.push({ ...this.failure(s, after.unknown), message: `it may have made part of the change, and reading it back failed: ${(after.unknown as Error)?.message ?? after.unknown}` });
       } else if (after.changed) {
-        failure.partly = 'reverted';
+        failure.partly ??= 'reverted';
         partly.push({ step: s, now: after.now });
       }
     }
@@ -189,6 +194,8 @@ export class ChangeSets {
       const s = byKey.get(d.key)!;
       try {
         await this.revert(s, d.result);
+        const stays = s.kind === 'update' && s.cloud && s.op.bound.entity.irreversible?.(s.target!, s.cloud);
+        if (stays) left.push({ ...this.failure(s, new Error(`${stays} (the rest was reverted; this part cannot be set back)`)), code: 'Irreversible' });
       } catch (err) {
         left.push(this.failure(s, err));
       }

@@ -51,6 +51,12 @@ export interface CloudEntity<R extends Row = Row> {
   needsReplace?(row: R, cloud: R): boolean;
   delete(ctx: CloudContext, row: R): Promise<void>;
   /**
+   * What of the change from `before` to `target` cannot be undone by an update back (e.g. a
+   * Lambda function's code: the cloud does not give the old code back), in words; undefined when
+   * all of it can. A failed commit that reverts such a change says that part is still in the cloud.
+   */
+  irreversible?(target: R, before: R): string | undefined;
+  /**
    * Whether the row already matches the cloud. Default: every column the cloud view has, except
    * cloud columns, is equal (JSON-deep).
    */
@@ -65,4 +71,27 @@ export interface PlanRow {
   id: number | null;
   /** The resource's cloud identity: its id column values joined by '|', e.g. `orders|us-east-1`. */
   description: string;
+}
+
+/**
+ * What a mapper throws when it fails after some of its cloud calls went through and it cannot
+ * undo them itself: `left` says, in words, what is in the cloud because of it (e.g. "the new
+ * code"). The engine reports it as still in the cloud; what its read of the resource shows changed
+ * (the rest) it undoes as usual. A mapper whose failure left nothing need not use it: the engine
+ * reads the resource back after any failure and undoes what it sees.
+ */
+export class PartlyApplied extends Error {
+  constructor(
+    /** The cloud's error. */
+    readonly cause: unknown,
+    readonly left: string,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+    this.name = (cause as Error)?.name ?? 'Error';
+  }
+}
+
+/** Whether `err` is a PartlyApplied (by shape too: a module loaded by another copy of this file throws its own class). */
+export function isPartlyApplied(err: unknown): err is PartlyApplied {
+  return err instanceof PartlyApplied || (!!err && typeof err === 'object' && typeof (err as PartlyApplied).left === 'string' && 'cause' in err);
 }
