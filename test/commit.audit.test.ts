@@ -135,6 +135,7 @@ describe('a tenant cannot hide its writes', () => {
     await c.query('reset iasql.source');
     expect(await sqlError(c, `set session_replication_role = replica`)).toMatchObject({ code: '42501' });
     expect(await sqlError(c, `alter table fake_node disable trigger iasql_audit`)).toMatchObject({ code: '42501' });
+    expect(await sqlError(c, `truncate fake_node`)).toMatchObject({ code: '42501' });
 
     const log = await rows(c, `select change_type, source from iasql_audit_log where table_name = 'fake_node' and (change->'change'->>'name' = 'spoof_set' or change->'original'->>'name' = 'spoof_set') order by id`);
     expect(log).toEqual([
