@@ -68,14 +68,14 @@ export default defineModule({
           handler: async (ctx) => ctx.iasql.changes.sync(true),
         },
         iasql_get_sql_since: {
-          description: 'SQL statements that replay the user changes recorded since a time (all when null) on a fresh database',
+          description: 'SQL statements that replay, on a fresh database, the user changes since a time (all when null) that still stand: not those of rolled-back or failed change sets',
           example: "SELECT sql FROM iasql_get_sql_since(now() - interval '1 hour');",
           args: [{ name: 'since', type: 'timestamptz', default: null }],
           returns: { table: [{ name: 'sql', type: 'text' }] },
           handler: async (ctx, args) => (await ctx.iasql.changes.sqlSince((args.since as string | null) ?? null)).map((sql) => ({ sql })),
         },
         iasql_get_sql_for_transaction: {
-          description: 'SQL statements that replay the user changes of one transaction (iasql_audit_log.transaction_id)',
+          description: 'SQL statements that replay the user changes of one transaction (iasql_audit_log.transaction_id) that still stand',
           example: 'SELECT sql FROM iasql_get_sql_for_transaction(123456);',
           args: [{ name: 'transaction_id', type: 'bigint' }],
           returns: { table: [{ name: 'sql', type: 'text' }] },

@@ -222,9 +222,11 @@ export class ChangeSets {
       (notStarted.length ? `\nnot started (they waited for a failed one):\n${notStarted.map((d) => `  ${d}`).join('\n')}` : '') +
       (left.length ? `\nstill in the cloud (the revert failed; fix by hand or iasql_sync()):\n${left.map(line).join('\n')}` : '');
     this.logger.warn({ database: this.database, changeSet, failed: failures.length, notStarted: notStarted.length, revertFailed: left.length }, 'commit failed');
+    // A failed change set's edits are thrown away (replays leave them out): say where they still are.
+    const range = (await this.c.query<{ f: string; t: string }>(`select from_audit_id as f, to_audit_id as t from iasql_engine.iasql_change_set where id = $1`, [changeSet])).rows[0];
     throw new RpcError(summary, {
       detail: failures.map((f) => f.code).join(', ') || 'NotStarted',
-      hint: 'fix the rows (your edits are in iasql_audit_log; iasql_get_sql_since() replays them), then iasql_begin() and commit again',
+      hint: `fix and redo your edits, then iasql_begin() and commit again; iasql_audit_log keeps the ones thrown away (WHERE source = 'user' AND id > ${range.f} AND id <= ${range.t})`,
     });
   }
 

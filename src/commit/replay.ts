@@ -9,17 +9,28 @@ interface AuditRow {
 }
 
 /**
- * SQL that replays recorded user changes on another database with the same modules: INSERTs
- * without the engine-owned id, UPDATEs and DELETEs that find the row by its cloud identity (or,
- * for tables without one, by every column it had). Every name is quoted and every value a
+ * The user's changes that still stand (`a` is iasql_audit_log): not the engine's writes (install,
+ * import, commit write-back, revert, rollback, sync), and not the edits of a change set that was
+ * thrown away: rolled back, or failed and reverted. A change set holds every user change after the
+ * one before it closed, so edits made before iasql_begin() go with the change set they end up in;
+ * until then (no begin yet, or a set still open) they stand.
+ */
+const STANDING_USER_CHANGE = `a.source = 'user' and a.change_type in ('INSERT', 'UPDATE', 'DELETE')
+  and not exists (select 1 from iasql_engine.iasql_change_set s
+                  where s.status in ('rolled_back', 'failed') and a.id > s.from_audit_id and a.id <= s.to_audit_id)`;
+
+/**
+ * SQL that replays the user changes that still stand on another database with the same modules:
+ * INSERTs without the engine-owned id, UPDATEs and DELETEs that find the row by its cloud identity
+ * (or, for tables without one, by every column it had). Every name is quoted and every value a
  * literal; values are cast through jsonb_populate_record, so any column type round-trips.
  */
 export async function replaySql(c: PoolClient, where: { since?: string | null; transactionId?: string }, idColumns: (table: string) => string[] | undefined): Promise<string[]> {
   const params: unknown[] = [];
-  let filter = `source = 'user' and change_type in ('INSERT', 'UPDATE', 'DELETE')`;
-  if (where.since) filter += ` and ts >= $${params.push(where.since)}::timestamptz`;
-  if (where.transactionId !== undefined) filter += ` and transaction_id = $${params.push(where.transactionId)}::bigint`;
-  const { rows } = await c.query<AuditRow>(`select table_name, change_type, change from iasql_engine.iasql_audit_log where ${filter} order by id`, params);
+  let filter = STANDING_USER_CHANGE;
+  if (where.since) filter += ` and a.ts >= $${params.push(where.since)}::timestamptz`;
+  if (where.transactionId !== undefined) filter += ` and a.transaction_id = $${params.push(where.transactionId)}::bigint`;
+  const { rows } = await c.query<AuditRow>(`select a.table_name, a.change_type, a.change from iasql_engine.iasql_audit_log a where ${filter} order by a.id`, params);
   return rows.map((r) => statement(r, idColumns(r.table_name)));
 }
 

@@ -273,6 +273,9 @@ export class ModuleOperations {
    */
   private async apply(c: PoolClient, role: string, step: Step): Promise<string[]> {
     const { from, to } = step;
+    // What the module's migrations and hooks write in audited tables is the engine at work, not
+    // the user's intent: the audit log records it under this step's name (docs/commit.md).
+    await c.query(`select set_config('iasql.source', $1, true)`, [to ? (from ? 'upgrade' : 'install') : 'uninstall']);
     const versions = this.registry.get(step.module)!.versions;
     const { owners, owned } = await ownedTables(c, step.module, from);
     if (from) for (const sql of dropRpcFunctions(from.rpc)) await c.query(sql);
