@@ -260,6 +260,17 @@ describe('a commit reports exactly what it did', () => {
     expect(cloud.resources.has('cyc_a') || cloud.resources.has('cyc_b')).toBe(false);
   });
 
+  test('rows that exist and are changed to reference each other are updated', async () => {
+    await change(`insert into fake_node (name) values ('sw1'), ('sw2')`);
+    const done = await change(`update fake_node set parent = 'sw2' where name = 'sw1'; update fake_node set parent = 'sw1' where name = 'sw2'`);
+    expect(done.map((r) => `${r.action} ${r.description}`)).toEqual(['update sw1', 'update sw2']);
+    expect(cloud.resources.get('sw1')).toMatchObject({ parent: 'sw2' });
+    expect(cloud.resources.get('sw2')).toMatchObject({ parent: 'sw1' });
+    expect(await rows(`select status from iasql_change_set order by id desc limit 1`)).toEqual([{ status: 'committed' }]);
+    await change(`update fake_node set parent = null where name in ('sw1', 'sw2')`);
+    await change(`delete from fake_node where name in ('sw1', 'sw2')`);
+  });
+
   test('a cycle no order can apply is refused at preview and commit, naming its rows, and nothing changes', async () => {
     await rows('select * from iasql_begin()');
     await c.query(`begin; insert into fake_link (name, peer) values ('ring1', 'ring2'), ('ring2', 'ring1'); commit`);

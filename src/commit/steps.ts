@@ -35,8 +35,12 @@ export interface Schedule {
 interface Edge {
   to: string;
   fk?: ForeignKey;
-  /** child: a create/update waits for the parent it references to exist; parent: a delete waits for its children to let go. */
-  kind: 'same-row' | 'child' | 'parent';
+  /**
+   * child: a create/update waits for the parent it references to exist; parent: a delete waits for
+   * its children to let go; soft: a create/update waits for the update of its parent, an order
+   * that is dropped where it would make a cycle.
+   */
+  kind: 'same-row' | 'child' | 'parent' | 'soft';
 }
 
 const refers = (child: Row | null | undefined, fk: ForeignKey, parent: Row | null | undefined) =>
@@ -73,6 +77,8 @@ export function schedule(ops: Operation[], fks: ForeignKey[]): Schedule {
       for (const fk of fks) {
         // a makes or changes a child that references what b creates: b first.
         if (fk.child === table(a) && fk.parent === table(b) && a.kind !== 'delete' && b.kind === 'create' && refers(a.target, fk, b.target)) edges.get(a.key)!.push({ to: b.key, fk, kind: 'child' });
+        // ... or what b updates (it exists already, but the child may need its new state, e.g. a trust policy): b first unless that makes a cycle.
+        if (fk.child === table(a) && fk.parent === table(b) && a.kind !== 'delete' && b.kind === 'update' && refers(a.target, fk, b.target)) edges.get(a.key)!.push({ to: b.key, fk, kind: 'soft' });
         // a deletes a parent that b's child referenced, and b deletes that child or moves it away: b first.
         if (fk.parent === table(a) && fk.child === table(b) && a.kind === 'delete') {
           const parent = a.cloud ?? a.op.touched.before;
@@ -99,6 +105,13 @@ export function schedule(ops: Operation[], fks: ForeignKey[]): Schedule {
  */
 function breakOne(cycle: string[], byKey: Map<string, Step>, edges: Map<string, Edge[]>, add: (s: Omit<Step, 'key' | 'dependsOn'>) => Step): boolean {
   const inCycle = new Set(cycle);
+  for (const key of cycle) {
+    const soft = edges.get(key)!.find((e) => e.kind === 'soft' && inCycle.has(e.to));
+    if (soft) {
+      edges.set(key, edges.get(key)!.filter((e) => e !== soft));
+      return true;
+    }
+  }
   for (const key of cycle) {
     for (const e of edges.get(key)!) {
       if (!inCycle.has(e.to) || !e.fk?.childNullable) continue;
