@@ -1,7 +1,8 @@
 import { GetRoleCommand, IAMClient, ListAttachedRolePoliciesCommand } from '@aws-sdk/client-iam';
-import { GetFunctionCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
+import { GetFunctionCommand, LambdaClient, ResourceNotFoundException, Runtime } from '@aws-sdk/client-lambda';
 import { unzipSync } from 'fflate';
 import { Client } from 'pg';
+import { BLOCKED_RUNTIMES, RESERVED_VARIABLES, SUPPORTED_RUNTIMES } from '../src/localcloud/lambda-validate';
 import { stopTestEngine, TestEngine } from './support/engine';
 import { install, newDatabase, NewDatabase, startModuleEngine, uninstall } from './support/modules';
 import { connect, sqlError } from './support/sql';
@@ -179,3 +180,47 @@ describe('lambda_zip', () => {
     );
   });
 });
+
+describe('rows Lambda would refuse are refused when written', () => {
+  const INSERT = `insert into lambda_function (name, handler, runtime, role_name, zip_b64, environment) values ('checked', 'index.handler', $1, 'lambda-basic', 'UEs=', $2)`;
+  const args = (runtime: string, environment: object | null = null) => [runtime, environment && JSON.stringify(environment)];
+  const supported = () => SUPPORTED_RUNTIMES.join(', ');
+
+  test('a deprecated runtime, on insert and on update, with the runtime to use instead', async () => {
+    expect(await sqlError(c, INSERT, args('nodejs12.x'))).toEqual({
+      code: '23514',
+      message: "lambda_function.runtime 'nodejs12.x' is deprecated: Lambda no longer creates or updates functions with it",
+      detail: undefined,
+      hint: `use nodejs22.x (runtime = 'nodejs22.x'), or another of: ${supported()}`,
+    });
+    expect((await sqlError(c, `update lambda_function set runtime = 'python3.8' where name = 'adder'`)).hint).toBe(`use python3.13 (runtime = 'python3.13'), or another of: ${supported()}`);
+    expect((await sqlError(c, `insert into lambda_function (name, handler, runtime, role_name, zip_b64) values ('x', 'index.handler', 'cobol85', 'lambda-basic', 'UEs=')`)).hint).toBe(
+      `use one of: ${supported()}`,
+    );
+  });
+
+  test('a reserved environment variable, naming it; AWS_LAMBDA_EXEC_WRAPPER and other names are settable', async () => {
+    expect(await sqlError(c, INSERT, args('nodejs22.x', { STAGE: 'dev', AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: 'x' }))).toEqual({
+      code: '23514',
+      message: 'lambda_function.environment sets AWS_LAMBDA_FUNCTION_NAME, AWS_REGION, which Lambda reserves',
+      detail: `Lambda sets these itself in every function: ${RESERVED_VARIABLES.join(', ')}`,
+      hint: 'remove them from environment (the handler reads them, e.g. process.env.AWS_REGION); to pass your own value, use another name',
+    });
+    expect((await sqlError(c, `update lambda_function set environment = '{"A": "1"}' where name = 'adder'`)).message).toBe(
+      "lambda_function.environment: 'A' is not a variable name Lambda accepts",
+    );
+    await c.query('begin');
+    await c.query(INSERT, args('nodejs22.x', { AWS_LAMBDA_EXEC_WRAPPER: '/opt/wrap', NODE_OPTIONS: '--enable-source-maps' }));
+    await c.query('rollback');
+  });
+
+  test('one list of runtimes and of reserved variables: the module and the local cloud agree, and the SDK knows no other runtime', async () => {
+    const runtimes = await rows('select runtime, status, successor from lambda_runtimes()');
+    expect(runtimes.filter((r) => r.status === 'supported').map((r) => r.runtime)).toEqual(SUPPORTED_RUNTIMES);
+    expect(Object.fromEntries(runtimes.filter((r) => r.status === 'blocked').map((r) => [r.runtime, r.successor]))).toEqual(BLOCKED_RUNTIMES);
+    expect(runtimes.map((r) => r.runtime).sort()).toEqual(Object.values(Runtime).sort());
+    expect(Object.values(BLOCKED_RUNTIMES).every((successor) => SUPPORTED_RUNTIMES.includes(successor))).toBe(true);
+    expect((await rows('select lambda_reserved_environment_keys() as k'))[0].k).toEqual(RESERVED_VARIABLES);
+  });
+});
+

@@ -167,11 +167,30 @@ describe('IAM roles through @aws-sdk/client-iam (query protocol)', () => {
       MalformedPolicyDocumentException,
       'AssumeRole policy may only specify STS AssumeRole actions.',
     ],
+    [
+      'a trust policy with an STS action that is not an assume-role action',
+      () =>
+        iam.send(
+          new CreateRoleCommand({
+            RoleName: 'bad-sts-action',
+            AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: ['sts:AssumeRole', 'sts:GetCallerIdentity'] }] }),
+          }),
+        ),
+      MalformedPolicyDocumentException,
+      'AssumeRole policy may only specify STS AssumeRole actions.',
+    ],
     ['an update to a malformed trust policy', () => iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: 'app-role', PolicyDocument: '[]' })), MalformedPolicyDocumentException, 'This policy contains invalid Json'],
   ])('%s is refused as IAM refuses it', async (_what, call, type, message) => {
     const err = await failure(call());
     expect(err).toBeInstanceOf(type);
     expect(err.message).toBe(message);
+  });
+
+  test('a trust policy may name every assume-role action, and wildcards that match one', async () => {
+    const actions = ['sts:AssumeRole', 'sts:AssumeRoleWithSAML', 'sts:AssumeRoleWithWebIdentity', 'sts:TagSession', 'sts:SetSourceIdentity', 'sts:SetContext', 'sts:Assume*', 'STS:*', '*'];
+    const doc = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: actions }] });
+    await iam.send(new CreateRoleCommand({ RoleName: 'every-action', AssumeRolePolicyDocument: doc }));
+    expect(JSON.parse(decodeURIComponent((await iam.send(new GetRoleCommand({ RoleName: 'every-action' }))).Role!.AssumeRolePolicyDocument!)).Statement[0].Action).toEqual(actions);
   });
 
   test.each<[string, Record<string, unknown>, RegExp]>([

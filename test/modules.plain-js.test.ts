@@ -156,8 +156,8 @@ describe('loading', () => {
     expect(JSON.parse(stdout)).toEqual([
       ['aws_account', ['0.1.0']],
       ['aws_dynamo', ['0.1.0']],
-      ['aws_iam', ['0.1.0']],
-      ['aws_lambda', ['0.1.0']],
+      ['aws_iam', ['0.1.0', '0.2.0']],
+      ['aws_lambda', ['0.1.0', '0.2.0']],
       ['fixture_js_leaky', ['0.1.0']],
       ['fixture_js_mismatch', ['0.1.0']],
       ['fixture_js_shelf', ['0.1.0', '0.2.0', '0.3.0']],

@@ -136,8 +136,8 @@ describe('ModuleRegistry.load accepts valid modules', () => {
     expect(registry.list().map((m) => ({ name: m.name, versions: m.versions.map((v) => v.version), latest: m.latest.version }))).toEqual([
       { name: 'aws_account', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'aws_dynamo', versions: ['0.1.0'], latest: '0.1.0' },
-      { name: 'aws_iam', versions: ['0.1.0'], latest: '0.1.0' },
-      { name: 'aws_lambda', versions: ['0.1.0'], latest: '0.1.0' },
+      { name: 'aws_iam', versions: ['0.1.0', '0.2.0'], latest: '0.2.0' },
+      { name: 'aws_lambda', versions: ['0.1.0', '0.2.0'], latest: '0.2.0' },
       { name: 'fixture_badhook', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_broken', versions: ['0.1.0'], latest: '0.1.0' },
       { name: 'fixture_fakecloud', versions: ['0.1.0'], latest: '0.1.0' },

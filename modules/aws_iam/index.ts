@@ -15,5 +15,13 @@ export default defineModule({
       sql: { afterInstall: '0.1.0/after_install.sql', beforeUninstall: '0.1.0/before_uninstall.sql' },
       cloud: [iamRole],
     },
+    {
+      // Role names unique regardless of case (as IAM's are), and trust policies checked as IAM checks them.
+      version: '0.2.0',
+      dependencies: ['aws_account'],
+      entities: [IamRole],
+      sql: { afterInstall: '0.2.0/after_install.sql', beforeUninstall: '0.2.0/before_uninstall.sql' },
+      cloud: [iamRole],
+    },
   ],
 });

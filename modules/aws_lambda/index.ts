@@ -20,5 +20,14 @@ export default defineModule({
       cloud: [lambdaFunction],
       rpc: { invoke_lambda_function: invokeLambdaFunction, lambda_zip: lambdaZip },
     },
+    {
+      // Runtimes, reserved environment variables and variable names checked as Lambda checks them.
+      version: '0.2.0',
+      dependencies: ['aws_account', 'aws_iam'],
+      entities: [LambdaFunction],
+      sql: { afterInstall: '0.2.0/after_install.sql', beforeUninstall: '0.2.0/before_uninstall.sql' },
+      cloud: [lambdaFunction],
+      rpc: { invoke_lambda_function: invokeLambdaFunction, lambda_zip: lambdaZip },
+    },
   ],
 });

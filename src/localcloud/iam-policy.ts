@@ -14,6 +14,20 @@ interface Statement {
   NotResource?: unknown;
 }
 
+/**
+ * The actions a trust policy may name (with `*` and `?` wildcards, case-insensitive); IAM refuses
+ * any other. aws_iam's `iam_assume_role_actions()` is the same list (checked by test/aws_iam.test.ts).
+ */
+export const ASSUME_ROLE_ACTIONS = ['sts:AssumeRole', 'sts:AssumeRoleWithSAML', 'sts:AssumeRoleWithWebIdentity', 'sts:TagSession', 'sts:SetSourceIdentity', 'sts:SetContext'];
+
+/** `*`, or `sts:` and a name that, read as a wildcard pattern, matches an assume-role action. */
+function isAssumeRoleAction(action: unknown): boolean {
+  if (action === '*') return true;
+  if (typeof action !== 'string' || !/^sts:[a-z*?]+$/i.test(action)) return false;
+  const pattern = new RegExp(`^${action.replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  return ASSUME_ROLE_ACTIONS.some((a) => pattern.test(a));
+}
+
 /** IAM's default quota on a trust policy's size, counted without whitespace. */
 export const TRUST_POLICY_MAX_CHARS = 2048;
 
@@ -40,7 +54,7 @@ export function checkTrustPolicy(text: string): void {
     if (s.Principal === undefined && s.NotPrincipal === undefined) throw new PolicyError('MalformedPolicyDocument', 'Missing required field Principal');
     if (s.Action === undefined && s.NotAction === undefined) throw new PolicyError('MalformedPolicyDocument', 'Missing required field Action');
     for (const action of list(s.Action ?? s.NotAction)) {
-      if (typeof action !== 'string' || !/^(sts:[A-Za-z*]*|\*)$/i.test(action)) {
+      if (!isAssumeRoleAction(action)) {
         throw new PolicyError('MalformedPolicyDocument', 'AssumeRole policy may only specify STS AssumeRole actions.');
       }
     }

@@ -27,37 +27,36 @@ export const validation = (value: unknown, member: string, constraint: string) =
   );
 
 /**
- * The runtimes AWS accepts for new and updated functions, in the order its own error message lists
- * them (the enum of the API model also has deprecated runtimes, refused below as AWS does).
+ * The runtimes Lambda accepts for new and updated functions, and those it blocks with the runtime
+ * it recommends instead: the same lists as aws_lambda's `lambda_runtimes()`
+ * (modules/aws_lambda/0.2.0/after_install.sql; test/aws_lambda.test.ts checks they agree).
  */
-export const VALID_RUNTIMES = [
-  'nodejs20.x', 'python3.14', 'provided.al2023', 'python3.12', 'python3.13', 'nodejs24.x', 'nodejs22.x', 'java17',
-  'nodejs16.x', 'java25', 'dotnet8', 'python3.10', 'java11', 'python3.11', 'dotnet6', 'java21', 'nodejs18.x',
-  'provided.al2', 'ruby3.3', 'ruby3.4', 'java8.al2', 'ruby3.2', 'python3.8', 'python3.9',
+export const SUPPORTED_RUNTIMES = [
+  'nodejs26.x', 'nodejs24.x', 'nodejs22.x', 'nodejs20.x', 'python3.15', 'python3.14', 'python3.13', 'python3.12', 'python3.11',
+  'python3.10', 'python3.9', 'java25', 'java21', 'java17', 'java17.al2023', 'java11', 'java11.al2023', 'java8.al2', 'java8.al2023',
+  'dotnet10', 'dotnet8', 'ruby4.0', 'ruby3.4', 'ruby3.3', 'ruby3.2', 'provided.al2023', 'provided.al2',
 ];
-/** Recently deprecated runtimes, for which AWS names a successor. */
-const DEPRECATED_UPGRADES: Record<string, string> = {
+export const BLOCKED_RUNTIMES: Record<string, string> = {
+  'nodejs18.x': 'nodejs22.x', 'nodejs16.x': 'nodejs22.x', 'nodejs14.x': 'nodejs22.x', 'nodejs12.x': 'nodejs22.x', 'nodejs10.x': 'nodejs22.x',
+  'nodejs8.10': 'nodejs22.x', 'nodejs6.10': 'nodejs22.x', 'nodejs4.3': 'nodejs22.x', 'nodejs4.3-edge': 'nodejs22.x', nodejs: 'nodejs22.x',
+  'python3.8': 'python3.13', 'python3.7': 'python3.13', 'python3.6': 'python3.13', 'python2.7': 'python3.13',
   java8: 'java21',
-  'go1.x': 'provided.al2023',
-  provided: 'provided.al2023',
-  'ruby2.7': 'ruby3.2',
-  'nodejs14.x': 'nodejs20.x',
-  'python3.7': 'python3.12',
-  'dotnetcore3.1': 'dotnet6',
-  'nodejs12.x': 'nodejs18.x',
+  dotnet6: 'dotnet8', 'dotnetcore3.1': 'dotnet8', 'dotnetcore2.1': 'dotnet8', 'dotnetcore2.0': 'dotnet8', 'dotnetcore1.0': 'dotnet8',
+  'ruby2.7': 'ruby3.4', 'ruby2.5': 'ruby3.4',
+  'go1.x': 'provided.al2023', provided: 'provided.al2023',
 };
 /** What Invoke runs (with the engine's own Node.js): the Node.js runtimes that keep callback handlers. */
 export const INVOKABLE_RUNTIMES = ['nodejs18.x', 'nodejs20.x', 'nodejs22.x'];
 
 export function checkRuntime(runtime: unknown): string {
-  if (typeof runtime === 'string' && VALID_RUNTIMES.includes(runtime)) return runtime;
-  if (typeof runtime === 'string' && DEPRECATED_UPGRADES[runtime]) {
+  if (typeof runtime === 'string' && SUPPORTED_RUNTIMES.includes(runtime)) return runtime;
+  if (typeof runtime === 'string' && Object.hasOwn(BLOCKED_RUNTIMES, runtime)) {
     throw invalidParameter(
       `The runtime parameter of ${runtime} is no longer supported for creating or updating AWS Lambda functions. ` +
-        `We recommend you use the new runtime (${DEPRECATED_UPGRADES[runtime]}) while creating or updating functions.`,
+        `We recommend you use the new runtime (${BLOCKED_RUNTIMES[runtime]}) while creating or updating functions.`,
     );
   }
-  throw invalidParameter(`Value ${String(runtime)} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [${VALID_RUNTIMES.join(', ')}] or be a valid ARN`);
+  throw invalidParameter(`Value ${String(runtime)} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [${SUPPORTED_RUNTIMES.join(', ')}] or be a valid ARN`);
 }
 
 /** The FunctionName pattern of the API model (quoted in its errors) and a parser with the same grammar. */
@@ -134,8 +133,8 @@ export function checkArchitectures(architectures: unknown): string[] {
   return list as string[];
 }
 
-/** Variables Lambda sets itself; a function may not set them. */
-const RESERVED_VARIABLES = [
+/** Variables Lambda sets itself; a function may not set them (aws_lambda's `lambda_reserved_environment_keys()` is the same list). */
+export const RESERVED_VARIABLES = [
   '_HANDLER', '_X_AMZN_TRACE_ID', 'AWS_DEFAULT_REGION', 'AWS_REGION', 'AWS_EXECUTION_ENV', 'AWS_LAMBDA_FUNCTION_NAME',
   'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 'AWS_LAMBDA_FUNCTION_VERSION', 'AWS_LAMBDA_INITIALIZATION_TYPE',
   'AWS_LAMBDA_LOG_GROUP_NAME', 'AWS_LAMBDA_LOG_STREAM_NAME', 'AWS_ACCESS_KEY', 'AWS_ACCESS_KEY_ID',

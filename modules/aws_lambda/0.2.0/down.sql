@@ -1,0 +1,1 @@
+-- Nothing to undo: 0.2.0/up.sql changes nothing.

@@ -1,0 +1,1 @@
+-- No change to the table: 0.2.0 checks more when rows are written (after_install.sql).
