@@ -522,7 +522,7 @@ export class RpcWorker {
   private async finish(id: string, outcome: Outcome) {
     await this.queue().query(
       `update public.rpc_call set status = $2, result = $3, error = $4, finished_at = now() where id = $1 and status = 'running'`,
-      [id, outcome.status, outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null, outcome.status === 'succeeded' ? null : JSON.stringify(outcome.error)],
+      [id, outcome.status, outcome.status === 'succeeded' ? resultJson(outcome.result) : null, outcome.status === 'succeeded' ? null : JSON.stringify(outcome.error)],
     );
   }
 
@@ -609,7 +609,15 @@ const HISTORY_OUTPUT_MAX = 64 * 1024;
 const BACKLOG_MAX = 10_000;
 /** The hint of a timed-out call, the same as the caller's side gives (sql/user-database). */
 const TIMEOUT_HINT = 'raise the limit for this call with SET iasql.rpc_timeout_ms = ...';
-function historyOutput(result: unknown): string {
-  const json = JSON.stringify(result ?? null);
-  return json.length <= HISTORY_OUTPUT_MAX ? json : JSON.stringify({ omitted: `a result of ${json.length} bytes is not kept in the history` });
+function historyOutput(result: unknown): string | null {
+  const json = resultJson(result);
+  return json === null || json.length <= HISTORY_OUTPUT_MAX ? json : JSON.stringify({ omitted: `a result of ${json.length} bytes is not kept in the history` });
+}
+
+/**
+ * A result as stored (rpc_call.result, iasql_rpc.output): no result, or a JSON null, is SQL NULL,
+ * so `f(...) IS NULL` holds in SQL for every return type (a jsonb 'null' is not NULL).
+ */
+function resultJson(result: unknown): string | null {
+  return result === null || result === undefined ? null : JSON.stringify(result);
 }
