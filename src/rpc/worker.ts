@@ -12,6 +12,7 @@ import { ENGINE_VERSION } from '../version';
 import { checkArguments, checkResult } from './arguments';
 import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
 import { reconnect } from '../postgres/reconnect';
+import { pgLocksMatchCall } from '../postgres/lock-keys';
 
 export interface RpcWorkerOptions {
   /** Calls run at once by this engine process. */
@@ -51,7 +52,8 @@ type Outcome = { status: 'succeeded'; result: unknown } | { status: 'failed' | '
 /**
  * The engine side of rpc. Calls arrive as notifications (run at once, or from a backlog when every
  * slot is busy) and, when nobody took them in time or they are too big to announce, as jobs of a
- * graphile-worker runner on the metadata database (task `rpc`). For each call it takes a session advisory lock keyed by the call id in the CALLING database,
+ * graphile-worker runner on the metadata database (task `rpc`). For each call it takes a session advisory lock keyed by the call id in the CALLING database
+ * (the bigint form, which only calls use: src/postgres/lock-keys.ts),
  * marks the call running (the caller then blocks on that lock), dispatches to the handler of the
  * module version installed there, stores result or error, writes the iasql_rpc history row, and
  * releases the lock. If this process dies, Postgres releases the lock and the caller fails at once.
@@ -311,9 +313,8 @@ export class RpcWorker {
         const holder = await client.query<{ engine: boolean }>(
           `select bool_or(a.usename = current_user and a.application_name = 'iasql') as engine
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
-           where l.locktype = 'advisory' and l.granted and l.objsubid = 1
-             and l.database = (select oid from pg_database where datname = current_database())
-             and l.classid = ($1::bigint >> 32)::oid and l.objid = ($1::bigint & 4294967295)::oid`,
+           where ${pgLocksMatchCall('$1::bigint')} and l.granted
+             and l.database = (select oid from pg_database where datname = current_database())`,
           [id],
         );
         if (holder.rows[0]?.engine) return;
