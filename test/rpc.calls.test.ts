@@ -93,6 +93,13 @@ describe('handlers may return what Postgres gives them', () => {
   });
 });
 
+describe('queries on one connection never overlap', () => {
+  // test/support/no-overlapping-queries.ts fails any test during which a pg client got a query while running another.
+  test("a handler's ctx.query calls made at once run one after another, each with its own result", async () => {
+    expect(await one('select rpc_parallel(5) as v')).toEqual({ v: [0, 1, 2, 3, 4] });
+  });
+});
+
 describe('a JSON null result is SQL NULL', () => {
   test.each(['rpc_lookup', 'rpc_lookup_json'])('%s: IS NULL holds in SQL for a missing key, not for a present one', async (fn) => {
     expect(await one(`select ${fn}('absent') is null as missing, ${fn}('present') is null as present, ${fn}('present')::text as v`)).toEqual({
@@ -206,11 +213,11 @@ describe('generated bindings', () => {
     await install(engine, other.name, ['fixture_rpc']);
     const fns = () =>
       withClient(other.url, async (oc) => (await oc.query(`select count(*)::int as n from pg_proc where proname like 'rpc\\_%' and pronamespace = 'public'::regnamespace`)).rows[0].n);
-    expect(await fns()).toBe(15);
+    expect(await fns()).toBe(16);
     await engine.api('POST', `/v1/databases/${other.name}/modules`, { uninstall: ['fixture_rpc'] });
     expect(await fns()).toBe(0);
     await install(engine, other.name, ['fixture_rpc']);
-    expect(await fns()).toBe(15);
+    expect(await fns()).toBe(16);
     expect(await withClient(other.url, async (oc) => (await oc.query(`select rpc_add(2, 2) as v`)).rows[0].v)).toBe(4);
   });
 });
