@@ -11,6 +11,8 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!graphile-worker/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  // A test that makes any pg client run two queries at once fails (pg 9 refuses them).
+  setupFilesAfterEnv: ['<rootDir>/test/support/no-overlapping-queries.ts'],
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60000,
   // One Postgres cluster serves the whole run; test files are independent and may run in parallel.

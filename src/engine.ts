@@ -15,6 +15,7 @@ import type { Logger } from './logger';
 import { metadataDataSource } from './metadata/data-source';
 import { Connections } from './postgres/connections';
 import { startEmbeddedPostgres } from './postgres/embedded';
+import { lockArgs } from './postgres/lock-keys';
 import { ModuleOperations } from './modules/operations';
 import { BUILTIN_MODULES_DIR, ModuleRegistry } from './modules/registry';
 import { Rollouts } from './rollouts/rollouts';
@@ -258,7 +259,7 @@ async function ensureMetadataDatabase(conns: Connections, maintenanceDb: string,
 async function migrateMetadata(conns: Connections, meta: DataSource, database: string, logger: Logger) {
   const lock = await conns.dedicated(database);
   try {
-    await lock.query(`select pg_advisory_lock(hashtext('iasql_metadata_migrations'))`);
+    await lock.query(`select pg_advisory_lock(${lockArgs('metadataMigrations')})`);
     const ran = await meta.runMigrations({ transaction: 'all' });
     if (ran.length) logger.info({ migrations: ran.map((m) => m.name) }, 'metadata database migrated');
   } finally {

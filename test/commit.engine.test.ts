@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { ENGINE_LOCK_CLASS, ENGINE_LOCKS, pgLocksMatch } from '../src/postgres/lock-keys';
 import { fakeCloud } from './fixtures/modules/fakecloud';
 import { serverUrl, stopTestEngine, TestEngine, withClient } from './support/engine';
 import { install, newDatabase, startModuleEngine } from './support/modules';
@@ -205,6 +206,37 @@ describe('apply order, concurrency, faults', () => {
     expect((await committing).rows).toHaveLength(1);
   });
 
+  test('while a commit runs, the engine holds a lock for its call (bigint form, the call id) and the commit lock (two-int4 form, its own key), nothing else', async () => {
+    const meta = serverUrl(engine.config.metadataDatabase);
+    await rows('select * from iasql_begin()');
+    await c.query(`insert into fake_node (name) values ('keys')`);
+    const release = hold();
+    try {
+      const committing = c.query(`select * from iasql_commit()`);
+      await until(async () => (await withClient(db.url, lastStatus)) === 'committing' && cloud.inFlight > 0);
+      // The engine's advisory locks, here and in the metadata database: a running call's (bigint form,
+      // its id) or an engine lock (two-int4 form, the engine's class, a key of its own). Nothing else.
+      const engineLocks = (url: string) =>
+        withClient(url, async (a) => (await a.query(`
+          select l.objsubid::int as form, l.classid::bigint as hi, l.objid::bigint as lo, l.mode
+          from pg_locks l join pg_stat_activity s on s.pid = l.pid
+          where l.locktype = 'advisory' and l.granted and s.application_name = 'iasql'
+            and l.database = (select oid from pg_database where datname = current_database())
+          order by 1, 2, 3`)).rows);
+      const running = (await withClient(meta, (m) => m.query(`select id::text from public.rpc_call where status = 'running'`))).rows.map((r) => BigInt(r.id));
+      expect(running).toHaveLength(1); // the commit's own call
+      expect(await engineLocks(serverUrl(db.name))).toEqual([
+        { form: 1, hi: String(running[0] >> 32n), lo: String(running[0] & 0xffffffffn), mode: 'ExclusiveLock' }, // the call
+        { form: 2, hi: String(ENGINE_LOCK_CLASS), lo: String(ENGINE_LOCKS.commit), mode: 'ExclusiveLock' }, // the commit
+      ]);
+      expect(await engineLocks(meta)).toEqual([{ form: 2, hi: String(ENGINE_LOCK_CLASS), lo: String(ENGINE_LOCKS.engineAlive), mode: 'ShareLock' }]);
+      release();
+      expect((await committing).rows).toEqual([{ action: 'create', table_name: 'fake_node', id: expect.any(Number), description: 'keys' }]);
+    } finally {
+      release();
+    }
+  });
+
   test('a commit cut off mid-way is reported by the next begin, and rollback recovers', async () => {
     await rows('select * from iasql_begin()');
     await c.query(`insert into fake_node (name) values ('cut1'), ('cut2')`);
@@ -213,7 +245,7 @@ describe('apply order, concurrency, faults', () => {
     // The engine's connection for the commit dies (as when the engine is killed): its locks go.
     await withClient(serverUrl(db.name), async (admin) => {
       await until(async () => (await lastStatus(admin)) === 'committing' && cloud.inFlight > 0);
-      await admin.query(`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and classid = 1634 and objid = 1 and objsubid = 2`);
+      await admin.query(`select pg_terminate_backend(pid) from pg_locks l where ${pgLocksMatch('commit')}`);
     });
     const cut = (await committing) as Error & { code?: string; hint?: string };
     expect(String(cut)).toMatch(/the engine running this call stopped before it finished/);

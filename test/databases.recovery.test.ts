@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { databaseNameLockArgs } from '../src/postgres/lock-keys';
 import { serverUrl, startTestEngine, stopTestEngine, TestEngine, uniq, withClient } from './support/engine';
 
 // What a killed engine leaves mid-create: a registry row in 'creating', a role, maybe a database.
@@ -51,7 +52,7 @@ describe('recovery from an engine killed mid-create', () => {
     await first.stop();
     const other = new Client({ connectionString: serverUrl(first.config.metadataDatabase) });
     await other.connect();
-    await other.query(`select pg_advisory_lock(hashtext('iasql_db'), hashtext($1))`, [name]);
+    await other.query(`select pg_advisory_lock(${databaseNameLockArgs('$1')})`, [name]);
     try {
       engine = await startTestEngine({ metadataDatabase: first.config.metadataDatabase, home: first.config.home });
       expect(await exists(name, role)).toEqual({ database: true, role: true });

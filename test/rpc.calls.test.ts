@@ -71,6 +71,45 @@ describe('calls return the declared shape', () => {
   });
 });
 
+describe('handlers may return what Postgres gives them', () => {
+  test("bigint and numeric as node-pg returns them (decimal strings), kept exact; count(*) from ctx.query", async () => {
+    await c.query(`insert into rpc_counter (tag) values ('big'), ('big'), ('big')`);
+    expect(await one(`select rpc_count_rows('big') = 3 as v`)).toEqual({ v: true });
+    await c.query(`delete from rpc_counter where tag = 'big'`); // later tests count rpc_counter
+    expect(await one(`select big = 9223372036854775807 as v from rpc_cast('9223372036854775807', 'bigint')`)).toEqual({ v: true });
+    expect(await one(`select big = -9223372036854775808 as v from rpc_cast('-9223372036854775808', 'bigint')`)).toEqual({ v: true });
+    expect(await one(`select num = 12345678901234567890.123456789 as v from rpc_cast('12345678901234567890.123456789', 'numeric')`)).toEqual({ v: true });
+    expect(await one(`select num::text as v from rpc_cast('NaN', 'numeric')`)).toEqual({ v: 'NaN' });
+  });
+
+  test('integer takes -2^31 .. 2^31-1 and refuses what is outside', async () => {
+    expect(await one(`select rpc_integer(2147483647) = 2147483647 and rpc_integer(-2147483648) = -2147483648 as v`)).toEqual({ v: true });
+    for (const outside of ['2147483648', '-2147483649']) {
+      expect(await sqlError(c, `select rpc_integer(${outside})`)).toMatchObject({
+        code: 'IQ001',
+        message: `rpc fixture_rpc.rpc_integer: the handler returned ${outside}, not a integer`,
+      });
+    }
+  });
+});
+
+describe('queries on one connection never overlap', () => {
+  // test/support/no-overlapping-queries.ts fails any test during which a pg client got a query while running another.
+  test("a handler's ctx.query calls made at once run one after another, each with its own result", async () => {
+    expect(await one('select rpc_parallel(5) as v')).toEqual({ v: [0, 1, 2, 3, 4] });
+  });
+});
+
+describe('a JSON null result is SQL NULL', () => {
+  test.each(['rpc_lookup', 'rpc_lookup_json'])('%s: IS NULL holds in SQL for a missing key, not for a present one', async (fn) => {
+    expect(await one(`select ${fn}('absent') is null as missing, ${fn}('present') is null as present, ${fn}('present')::text as v`)).toEqual({
+      missing: true,
+      present: false,
+      v: '{"found": "present"}',
+    });
+  });
+});
+
 describe('errors reach psql with a SQLSTATE, a message, a detail and a hint', () => {
   test('an RpcError from the handler keeps its detail and hint', async () => {
     expect(await sqlError(c, `select rpc_fail('rpc')`)).toEqual({ code: 'IQ001', message: 'the widget is jammed', detail: 'widget 42 is jammed', hint: 'unjam it' });
@@ -174,11 +213,11 @@ describe('generated bindings', () => {
     await install(engine, other.name, ['fixture_rpc']);
     const fns = () =>
       withClient(other.url, async (oc) => (await oc.query(`select count(*)::int as n from pg_proc where proname like 'rpc\\_%' and pronamespace = 'public'::regnamespace`)).rows[0].n);
-    expect(await fns()).toBe(10);
+    expect(await fns()).toBe(16);
     await engine.api('POST', `/v1/databases/${other.name}/modules`, { uninstall: ['fixture_rpc'] });
     expect(await fns()).toBe(0);
     await install(engine, other.name, ['fixture_rpc']);
-    expect(await fns()).toBe(10);
+    expect(await fns()).toBe(16);
     expect(await withClient(other.url, async (oc) => (await oc.query(`select rpc_add(2, 2) as v`)).rows[0].v)).toBe(4);
   });
 });

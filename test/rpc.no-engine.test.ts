@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { Client } from 'pg';
+import { lockArgs } from '../src/postgres/lock-keys';
 import { serverUrl, startTestEngine, stopTestEngine, TestEngine, withClient } from './support/engine';
 import { FIXTURE_MODULES, install, newDatabase, startModuleEngine } from './support/modules';
 import { connect, sqlError } from './support/sql';
@@ -43,7 +44,7 @@ describe('a call made while the engine restarts', () => {
     // The next engine's start is held just after it says it is alive (at its metadata migrations).
     const gate = new Client({ connectionString: serverUrl(meta) });
     await gate.connect();
-    await gate.query(`select pg_advisory_lock(hashtext('iasql_metadata_migrations'))`);
+    await gate.query(`select pg_advisory_lock(${lockArgs('metadataMigrations')})`);
     let gateOpen = false;
     const second = startTestEngine({ metadataDatabase: meta, modulePath: [FIXTURE_MODULES] });
     const c = await connect(db.url);

@@ -5,8 +5,8 @@
 -- the queue group :queue_group, which may execute these functions and nothing else. Which database
 -- a call belongs to, and who made it, come from the session (session_user is the queue role),
 -- never from arguments: credentials found in one database reach only that database's calls.
--- :queue_group and :legacy_role are replaced by the engine with checked identifiers, :engine_key
--- with a constant (src/rpc/liveness.ts).
+-- :queue_group and :legacy_role are replaced by the engine with checked identifiers,
+-- :engine_alive_lock with a condition on pg_locks built from constants (src/postgres/lock-keys.ts).
 
 -- The channels calls are announced on and their cancels sent through. Any session of this database
 -- may LISTEN or NOTIFY on any channel (Postgres has no privilege for either): with well-known names,
@@ -76,7 +76,8 @@ END
 $$;
 
 -- Whether an engine that takes calls is running: each holds the shared session advisory lock
--- :engine_key here (src/rpc/liveness.ts) from early in its start to the beginning of its stop.
+-- engineAlive of src/postgres/lock-keys.ts here (src/rpc/liveness.ts) from early in its start to
+-- the beginning of its stop. :engine_alive_lock is the pg_locks condition for it, from that file.
 -- Only the engine's own role counts (the owner of these functions, current_user when they run).
 CREATE OR REPLACE FUNCTION public.iasql_rpc_engine_alive()
 RETURNS boolean
@@ -85,9 +86,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT EXISTS (
     SELECT 1 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+    WHERE :engine_alive_lock AND l.granted
       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-      AND l.classid = (:engine_key::bigint >> 32)::oid AND l.objid = (:engine_key::bigint & 4294967295)::oid
       AND a.usename = current_user)
 $$;
 

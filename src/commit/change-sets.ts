@@ -2,6 +2,7 @@ import { escapeIdentifier as ident } from 'pg';
 import type { PoolClient } from 'pg';
 import type { Logger } from '../logger';
 import { RpcError } from '../rpc/errors';
+import { lockArgs } from '../postgres/lock-keys';
 import { BoundEntity, foreignKeys, Operation, parentsFirst, Plan, planChanges, Touched, touchedRows } from './plan';
 import { identity, idOf, insertManySql, insertSql, matches, rowJson, updateManySql, updateSql } from './rows';
 import { schedule, Schedule, Step } from './steps';
@@ -21,9 +22,9 @@ export interface CommitOptions {
 
 export const DEFAULT_COMMIT_OPTIONS: CommitOptions = { concurrency: 10, retryAttempts: 8, retryBaseMs: 100, retryCapMs: 5000 };
 
-/** The commit lock: a session advisory lock (two-key form, apart from rpc call keys) in the user database. */
-const LOCK = 'pg_try_advisory_lock(1634, 1)';
-const UNLOCK = 'select pg_advisory_unlock(1634, 1)';
+/** The commit lock: a session advisory lock in the user database (src/postgres/lock-keys.ts). */
+const LOCK = `pg_try_advisory_lock(${lockArgs('commit')})`;
+const UNLOCK = `select pg_advisory_unlock(${lockArgs('commit')})`;
 
 interface ChangeSetRow {
   id: number;

@@ -6,6 +6,7 @@ import { ManagedDatabase } from '../metadata/entities/managed-database';
 import type { Connections } from '../postgres/connections';
 import { ENGINE_VERSION } from '../version';
 import { ENGINE_SEARCH_PATH } from '../postgres/connections';
+import { databaseNameLockArgs } from '../postgres/lock-keys';
 import { generatePassword, generateRoleNames, scramVerifier } from './credentials';
 import { applyEngineSql, ENGINE_SCHEMA, grantEngineSchema } from './engine-sql';
 import { checkDatabaseName, reservedNames } from './names';
@@ -364,15 +365,15 @@ export class DatabaseManager {
   }
 
   private lock(c: PoolClient, name: string) {
-    return c.query(`select pg_advisory_lock(hashtext('iasql_db'), hashtext($1))`, [name]);
+    return c.query(`select pg_advisory_lock(${databaseNameLockArgs('$1')})`, [name]);
   }
 
   private async tryLock(c: PoolClient, name: string): Promise<boolean> {
-    const { rows } = await c.query<{ ok: boolean }>(`select pg_try_advisory_lock(hashtext('iasql_db'), hashtext($1)) as ok`, [name]);
+    const { rows } = await c.query<{ ok: boolean }>(`select pg_try_advisory_lock(${databaseNameLockArgs('$1')}) as ok`, [name]);
     return rows[0].ok;
   }
 
   private unlock(c: PoolClient, name: string) {
-    return c.query(`select pg_advisory_unlock(hashtext('iasql_db'), hashtext($1))`, [name]);
+    return c.query(`select pg_advisory_unlock(${databaseNameLockArgs('$1')})`, [name]);
   }
 }

@@ -1,5 +1,6 @@
 import { Client, Pool, PoolClient } from 'pg';
 import type { Logger } from '../logger';
+import { serializeQueries } from './serial-queries';
 
 /** Host, port, user and password of a postgres:// URL, for another database of that server. */
 export function urlSettings(url: string, database: string) {
@@ -36,6 +37,9 @@ export const ENGINE_SEARCH_PATH = 'pg_catalog, pg_temp';
  * DATABASE_URL, which are for the metadata and maintenance databases (`adminDatabases`) only. A
  * database that is neither is refused, so a forgotten registration fails loudly instead of running
  * tenant-reachable SQL as a superuser.
+ *
+ * Every client it hands out runs its queries one at a time (serializeQueries): code sharing a
+ * client may fire queries without waiting, and none overlaps another.
  */
 export class Connections {
   private readonly pools = new Map<string, { pool: Pool; lastUsed: number }>();
@@ -124,7 +128,10 @@ export class Connections {
       const pool = new Pool({ ...this.settings(database), max, idleTimeoutMillis: 10_000, application_name: 'iasql', options: sessionOptions(gucs) });
       // An idle client whose backend dies (database dropped, server restart) must not crash the engine.
       pool.on('error', (err) => this.lost(database, err, 'idle connection lost'));
-      pool.on('connect', (client) => client.on('error', (err) => this.lost(database, err, 'connection lost')));
+      pool.on('connect', (client) => {
+        serializeQueries(client);
+        client.on('error', (err) => this.lost(database, err, 'connection lost'));
+      });
       entry = { pool, lastUsed: Date.now() };
       this.pools.set(key, entry);
     }
@@ -154,7 +161,7 @@ export class Connections {
 
   /** A dedicated client outside the pools, for session state such as advisory locks. */
   async dedicated(database: string): Promise<Client> {
-    const client = new Client({ ...this.settings(database), application_name: 'iasql', options: sessionOptions({}) });
+    const client = serializeQueries(new Client({ ...this.settings(database), application_name: 'iasql', options: sessionOptions({}) }));
     // Without a listener, a backend terminated while this client sits idle crashes the process.
     client.on('error', (err) => this.lost(database, err, 'dedicated connection lost'));
     await client.connect();
@@ -163,7 +170,7 @@ export class Connections {
 
   /** A dedicated admin client of `database`, for creating a database's schemas and extensions before its tenant may connect. */
   async dedicatedAdmin(database: string): Promise<Client> {
-    const client = new Client({ ...this.adminSettings(database), application_name: 'iasql', options: sessionOptions({}) });
+    const client = serializeQueries(new Client({ ...this.adminSettings(database), application_name: 'iasql', options: sessionOptions({}) }));
     client.on('error', (err) => this.lost(database, err, 'dedicated connection lost'));
     await client.connect();
     return client;

@@ -2,6 +2,22 @@ import type { RpcArgument, RpcReturns, RpcType } from '../modules/define';
 import { RPC_SQLSTATE, RpcError } from './errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** What Postgres' numeric input accepts, as node-pg hands numeric values back (a decimal string, or NaN / ±Infinity). */
+const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^([-+]?Infinity|NaN)$/;
+const INT4 = [-(2n ** 31n), 2n ** 31n - 1n] as const;
+const INT8 = [-(2n ** 63n), 2n ** 63n - 1n] as const;
+
+/**
+ * A whole number within [min, max]: a JS integer, or a decimal string (node-pg returns bigint,
+ * e.g. count(*), as a string, which is also the only exact form above 2^53).
+ */
+function wholeWithin(v: unknown, [min, max]: readonly [bigint, bigint]): boolean {
+  let n: bigint;
+  if (typeof v === 'number' && Number.isInteger(v)) n = BigInt(v);
+  else if (typeof v === 'string' && /^[-+]?\d{1,20}$/.test(v)) n = BigInt(v);
+  else return false;
+  return n >= min && n <= max;
+}
 
 function fits(type: RpcType, v: unknown): boolean {
   switch (type) {
@@ -11,11 +27,11 @@ function fits(type: RpcType, v: unknown): boolean {
     case 'uuid':
       return typeof v === 'string' && UUID.test(v);
     case 'integer':
-      return Number.isInteger(v) && Math.abs(v as number) <= 2 ** 31;
+      return typeof v === 'number' && wholeWithin(v, INT4);
     case 'bigint':
-      return Number.isInteger(v);
+      return wholeWithin(v, INT8);
     case 'numeric':
-      return typeof v === 'number' && Number.isFinite(v);
+      return (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && NUMERIC.test(v));
     case 'boolean':
       return typeof v === 'boolean';
     case 'text[]':

@@ -1,17 +1,14 @@
 import type { Client } from 'pg';
 import type { Logger } from '../logger';
 import type { Connections } from '../postgres/connections';
+import { lockArgs } from '../postgres/lock-keys';
 import { reconnect } from '../postgres/reconnect';
 
-/**
- * Key of the session advisory lock every engine that takes calls holds (shared) in the metadata
- * database. Fixed and random, so it shares no space with other keys; sql/metadata/rpc.sql gets it
- * as :engine_key and looks for it in pg_locks when a call has waited a second for a worker.
- */
-export const ENGINE_ALIVE_KEY = '5716701716739715773';
 
 /**
- * "An engine that takes calls is here": held from early in the start (before the slow parts, so
+ * "An engine that takes calls is here": a shared session advisory lock (src/postgres/lock-keys.ts,
+ * engineAlive) in the metadata database, which sql/metadata/rpc.sql looks for in pg_locks when a
+ * call has waited a second for a worker. Held from early in the start (before the slow parts, so
  * a call made while an engine restarts waits for it) to the beginning of the stop. Without it, a
  * queued caller learns within about a second that no engine is running (IQ008) instead of waiting
  * its whole timeout. Costs one connection and nothing per call.
@@ -31,8 +28,8 @@ export class EngineLiveness {
     this.client = client;
     // Lost (a server restart, a terminated backend): taken again, so callers do not see IQ008.
     client.on('end', () => void (this.released || this.retake()));
-    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock_shared(${ENGINE_ALIVE_KEY}::bigint) as ok`);
-    if (!rows[0].ok) this.logger.warn({ key: ENGINE_ALIVE_KEY }, 'another session holds the engine liveness key exclusively; queued callers may be told no engine runs');
+    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock_shared(${lockArgs('engineAlive')}) as ok`);
+    if (!rows[0].ok) this.logger.warn({ key: lockArgs('engineAlive') }, 'another session holds the engine liveness key exclusively; queued callers may be told no engine runs');
   }
 
   private retake(): Promise<void> {

@@ -6,7 +6,7 @@ import { escapeIdentifier as ident } from 'pg';
 import type { Logger } from '../logger';
 import type { Connections } from '../postgres/connections';
 import { packageRoot } from '../version';
-import { ENGINE_ALIVE_KEY } from './liveness';
+import { lockArgs, pgLocksMatch } from '../postgres/lock-keys';
 import { graphileLogger } from './worker';
 
 export interface RpcSetup {
@@ -45,7 +45,7 @@ export async function setupRpc(conns: Connections, metadataDatabase: string, log
   const legacy = legacyRoleName(metadataDatabase);
   const lock = await conns.dedicated(metadataDatabase);
   try {
-    await lock.query(`select pg_advisory_lock(hashtext('iasql_rpc_setup'))`);
+    await lock.query(`select pg_advisory_lock(${lockArgs('rpcSetup')})`);
     await runMigrations({ pgPool: conns.pool(metadataDatabase), logger: graphileLogger(logger) });
     const exists = async (role: string) => Boolean((await lock.query('select 1 from pg_roles where rolname = $1', [role])).rowCount);
     if (!(await exists(group))) await lock.query(`create role ${ident(group)} nologin nosuperuser nocreatedb nocreaterole`);
@@ -56,7 +56,7 @@ export async function setupRpc(conns: Connections, metadataDatabase: string, log
       .readFileSync(path.join(packageRoot(), 'sql', 'metadata', 'rpc.sql'), 'utf8')
       .replaceAll(':queue_group', ident(group))
       .replaceAll(':legacy_role', ident(legacy))
-      .replaceAll(':engine_key', ENGINE_ALIVE_KEY);
+      .replaceAll(':engine_alive_lock', pgLocksMatch('engineAlive'));
     await lock.query(sql);
     logger.debug({ group }, 'rpc queue ready');
     return { group, ...conns.endpoint, database: metadataDatabase };

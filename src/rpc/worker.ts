@@ -12,6 +12,7 @@ import { ENGINE_VERSION } from '../version';
 import { checkArguments, checkResult } from './arguments';
 import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
 import { reconnect } from '../postgres/reconnect';
+import { pgLocksMatchCall } from '../postgres/lock-keys';
 
 export interface RpcWorkerOptions {
   /** Calls run at once by this engine process. */
@@ -51,7 +52,8 @@ type Outcome = { status: 'succeeded'; result: unknown } | { status: 'failed' | '
 /**
  * The engine side of rpc. Calls arrive as notifications (run at once, or from a backlog when every
  * slot is busy) and, when nobody took them in time or they are too big to announce, as jobs of a
- * graphile-worker runner on the metadata database (task `rpc`). For each call it takes a session advisory lock keyed by the call id in the CALLING database,
+ * graphile-worker runner on the metadata database (task `rpc`). For each call it takes a session advisory lock keyed by the call id in the CALLING database
+ * (the bigint form, which only calls use: src/postgres/lock-keys.ts),
  * marks the call running (the caller then blocks on that lock), dispatches to the handler of the
  * module version installed there, stores result or error, writes the iasql_rpc history row, and
  * releases the lock. If this process dies, Postgres releases the lock and the caller fails at once.
@@ -311,9 +313,8 @@ export class RpcWorker {
         const holder = await client.query<{ engine: boolean }>(
           `select bool_or(a.usename = current_user and a.application_name = 'iasql') as engine
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
-           where l.locktype = 'advisory' and l.granted and l.objsubid = 1
-             and l.database = (select oid from pg_database where datname = current_database())
-             and l.classid = ($1::bigint >> 32)::oid and l.objid = ($1::bigint & 4294967295)::oid`,
+           where ${pgLocksMatchCall('$1::bigint')} and l.granted
+             and l.database = (select oid from pg_database where datname = current_database())`,
           [id],
         );
         if (holder.rows[0]?.engine) return;
@@ -522,7 +523,7 @@ export class RpcWorker {
   private async finish(id: string, outcome: Outcome) {
     await this.queue().query(
       `update public.rpc_call set status = $2, result = $3, error = $4, finished_at = now() where id = $1 and status = 'running'`,
-      [id, outcome.status, outcome.status === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null, outcome.status === 'succeeded' ? null : JSON.stringify(outcome.error)],
+      [id, outcome.status, outcome.status === 'succeeded' ? resultJson(outcome.result) : null, outcome.status === 'succeeded' ? null : JSON.stringify(outcome.error)],
     );
   }
 
@@ -609,7 +610,15 @@ const HISTORY_OUTPUT_MAX = 64 * 1024;
 const BACKLOG_MAX = 10_000;
 /** The hint of a timed-out call, the same as the caller's side gives (sql/user-database). */
 const TIMEOUT_HINT = 'raise the limit for this call with SET iasql.rpc_timeout_ms = ...';
-function historyOutput(result: unknown): string {
-  const json = JSON.stringify(result ?? null);
-  return json.length <= HISTORY_OUTPUT_MAX ? json : JSON.stringify({ omitted: `a result of ${json.length} bytes is not kept in the history` });
+function historyOutput(result: unknown): string | null {
+  const json = resultJson(result);
+  return json === null || json.length <= HISTORY_OUTPUT_MAX ? json : JSON.stringify({ omitted: `a result of ${json.length} bytes is not kept in the history` });
+}
+
+/**
+ * A result as stored (rpc_call.result, iasql_rpc.output): no result, or a JSON null, is SQL NULL,
+ * so `f(...) IS NULL` holds in SQL for every return type (a jsonb 'null' is not NULL).
+ */
+function resultJson(result: unknown): string | null {
+  return result === null || result === undefined ? null : JSON.stringify(result);
 }
