@@ -62,6 +62,12 @@ export interface Config {
    */
   localCloudInvoke?: 'trusted' | 'refused';
   /**
+   * IASQL_LOCAL_CLOUD_PROPAGATION_MS, default 0 (off): the local cloud behaves as eventually
+   * consistent as AWS for this long after a change (a new role is not yet usable by Lambda, a
+   * DynamoDB table stays CREATING / UPDATING / DELETING); see docs/local-cloud.md.
+   */
+  localCloudPropagationMs?: number;
+  /**
    * IASQL_ALLOWED_ENDPOINTS, default none: origins (scheme://host[:port]; a host may start with
    * '*.') that aws_credentials.endpoint may name, besides AWS's own endpoints and the engine's
    * local cloud, which are always allowed.
@@ -140,6 +146,7 @@ const envSchema = z.object({
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .refine((list) => list.every((x) => ENDPOINT_PATTERN.test(x)), 'IASQL_ALLOWED_ENDPOINTS must be a comma-separated list of origins such as http://localhost:4566 or https://*.example.com (scheme, host, optional port; no path)'),
   IASQL_SHUTDOWN_GRACE_MS: count('IASQL_SHUTDOWN_GRACE_MS', QUOTA_DEFAULTS.shutdownGraceMs, 0),
+  IASQL_LOCAL_CLOUD_PROPAGATION_MS: count('IASQL_LOCAL_CLOUD_PROPAGATION_MS', 0, 0).pipe(z.number().max(600_000, 'IASQL_LOCAL_CLOUD_PROPAGATION_MS must be at most 600000 (10 minutes)')),
   IASQL_LOCAL_CLOUD_INVOKE: z.enum(['trusted', 'refused'], { error: 'IASQL_LOCAL_CLOUD_INVOKE must be trusted or refused' }).default('trusted'),
 });
 
@@ -179,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rpcMaxResultBytes: e.IASQL_RPC_MAX_RESULT_BYTES,
     tenantConnectionLimit: e.IASQL_TENANT_CONNECTION_LIMIT,
     localCloudInvoke: e.IASQL_LOCAL_CLOUD_INVOKE,
+    localCloudPropagationMs: e.IASQL_LOCAL_CLOUD_PROPAGATION_MS,
     allowedEndpoints: e.IASQL_ALLOWED_ENDPOINTS,
     shutdownGraceMs: e.IASQL_SHUTDOWN_GRACE_MS,
   };

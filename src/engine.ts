@@ -91,6 +91,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
         port: config.localCloudPort,
         logger,
         invoke: config.localCloudInvoke,
+        propagationMs: config.localCloudPropagationMs,
       }).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'EADDRINUSE'
           ? new IasqlError(

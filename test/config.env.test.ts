@@ -29,4 +29,12 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ IASQL_LOCAL_CLOUD_INVOKE: 'refused' }).localCloudInvoke).toBe('refused');
     expect(() => loadConfig({ IASQL_LOCAL_CLOUD_INVOKE: 'sandboxed' })).toThrow('IASQL_LOCAL_CLOUD_INVOKE: IASQL_LOCAL_CLOUD_INVOKE must be trusted or refused');
   });
+
+  test('IASQL_LOCAL_CLOUD_PROPAGATION_MS: off (0) by default, a delay in ms when set, bad values named in the error', () => {
+    expect(loadConfig({}).localCloudPropagationMs).toBe(0);
+    expect(loadConfig({ IASQL_LOCAL_CLOUD_PROPAGATION_MS: '2000' }).localCloudPropagationMs).toBe(2000);
+    expect(() => loadConfig({ IASQL_LOCAL_CLOUD_PROPAGATION_MS: 'soon' })).toThrow('IASQL_LOCAL_CLOUD_PROPAGATION_MS: IASQL_LOCAL_CLOUD_PROPAGATION_MS must be a whole number');
+    expect(() => loadConfig({ IASQL_LOCAL_CLOUD_PROPAGATION_MS: '-1' })).toThrow('IASQL_LOCAL_CLOUD_PROPAGATION_MS must be at least 0');
+    expect(() => loadConfig({ IASQL_LOCAL_CLOUD_PROPAGATION_MS: '3600000' })).toThrow('IASQL_LOCAL_CLOUD_PROPAGATION_MS must be at most 600000 (10 minutes)');
+  });
 });

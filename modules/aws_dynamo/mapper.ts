@@ -1,7 +1,7 @@
 import type { DynamoDBClient, TableDescription } from '@aws-sdk/client-dynamodb';
-import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
+import type { CloudContext, CloudEntity, NotYetRule, Row } from '../../src/commit/types';
 import type { AwsAccountExports } from '../aws_account';
-import { awsClient, lazyRequire } from '../aws_account/clients';
+import { awsClient, lazyRequire, type AwsCallContext } from '../aws_account/clients';
 
 const Dynamo = lazyRequire<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb');
 
@@ -21,8 +21,32 @@ const LIST_THRESHOLD = 20;
 
 const account = (ctx: CloudContext) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
+/**
+ * DynamoDB's "not yet" errors (as Terraform's AWS provider retries them), up to 10 minutes (the
+ * waiters' bound here):
+ * - a table still CREATING or UPDATING refuses UpdateTable and DeleteTable with
+ *   ResourceInUseException "Attempt to change a resource which is still in use" (the same name
+ *   also means "deletion protection is on", which no wait lifts);
+ * - LimitExceededException about tables changing simultaneously (an account-wide limit on table
+ *   operations in flight); the same name for a quota ("a limit of 2500 tables") is an answer.
+ */
+const TABLE_BUSY = { error: 'ResourceInUseException', message: /still in use/, forMs: 600_000, why: 'the table is still being created or updated' } as const;
+const TOO_MANY_AT_ONCE = {
+  error: 'LimitExceededException',
+  message: /can be created, updated, or deleted simultaneously|indexed tables that can be created simultaneously/,
+  forMs: 600_000,
+  why: 'DynamoDB limits how many tables change at once: waiting for others to finish',
+} as const;
+export const notYet: NotYetRule[] = [
+  { operation: 'UpdateTable', ...TABLE_BUSY },
+  { operation: 'DeleteTable', ...TABLE_BUSY },
+  { operation: 'CreateTable', ...TOO_MANY_AT_ONCE },
+  { operation: 'UpdateTable', ...TOO_MANY_AT_ONCE },
+  { operation: 'DeleteTable', ...TOO_MANY_AT_ONCE },
+];
+
 /** The DynamoDB client of a region (kept across commits: see aws_account/clients.ts). */
-export const dynamo = (ctx: CloudContext, region: string): Promise<DynamoDBClient> => awsClient(ctx, 'dynamodb', region, (c) => new Dynamo.DynamoDBClient(c));
+export const dynamo = (ctx: AwsCallContext, region: string): Promise<DynamoDBClient> => awsClient(ctx, 'dynamodb', region, (c) => new Dynamo.DynamoDBClient(c), notYet);
 
 // Real DynamoDB takes seconds to create a table; the local cloud none. Check at once, then often.
 const waiter = (client: DynamoDBClient, ctx: CloudContext) => ({ client, minDelay: 1, maxDelay: 5, maxWaitTime: 600, abortSignal: ctx.signal as never });

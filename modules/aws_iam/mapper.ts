@@ -1,8 +1,8 @@
 import type { IAMClient, Role } from '@aws-sdk/client-iam';
-import type { CloudContext, CloudEntity, Row } from '../../src/commit/types';
+import type { CloudContext, CloudEntity, NotYetRule, Row } from '../../src/commit/types';
 import { deepEqual } from '../../src/commit/rows';
 import type { AwsAccountExports } from '../aws_account';
-import { awsClient, lazyRequire } from '../aws_account/clients';
+import { awsClient, justCreated, lazyRequire, type AwsCallContext } from '../aws_account/clients';
 
 export const Iam = lazyRequire<typeof import('@aws-sdk/client-iam')>('@aws-sdk/client-iam');
 
@@ -16,8 +16,21 @@ export interface IamRoleRow extends Row {
 
 const account = (ctx: Pick<CloudContext, 'dependencies'>) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
+/**
+ * IAM is eventually consistent: a role just made may not be found for a few seconds. Only calls
+ * about a role this mapper has just created wait for it (justCreated); any other read of a
+ * missing role is an answer at once. Two minutes, as Terraform's AWS provider waits for IAM.
+ */
+const ROLE_JUST_MADE = { error: 'NoSuchEntityException', justCreated: true, forMs: 120_000, why: 'IAM is eventually consistent: a role just created may not be found for a few seconds' } as const;
+export const notYet: NotYetRule[] = [
+  { operation: 'GetRole', ...ROLE_JUST_MADE },
+  { operation: 'ListAttachedRolePolicies', ...ROLE_JUST_MADE },
+  // Only the role missing: a policy that does not exist is an answer.
+  { operation: 'AttachRolePolicy', ...ROLE_JUST_MADE, message: /^The role with name / },
+];
+
 /** IAM is global; its API lives in us-east-1. */
-export const iam = (ctx: Pick<CloudContext, 'dependencies'>): Promise<IAMClient> => awsClient(ctx, 'iam', 'us-east-1', (c) => new Iam.IAMClient(c));
+export const iam = (ctx: AwsCallContext): Promise<IAMClient> => awsClient(ctx, 'iam', 'us-east-1', (c) => new Iam.IAMClient(c), notYet);
 
 const notFound = (err: unknown) => (err as Error).name === 'NoSuchEntityException' || (err as Error).name === 'NoSuchEntity';
 const sorted = (a: string[] | null | undefined) => [...(a ?? [])].sort();
@@ -39,8 +52,9 @@ async function toRow(client: IAMClient, r: Role): Promise<IamRoleRow> {
   };
 }
 
-async function read(ctx: CloudContext, name: string): Promise<IamRoleRow | undefined> {
-  const client = await iam(ctx);
+/** The role, or undefined; `client` (default: a new one) is `justCreated(...)` when the mapper just made it. */
+async function read(ctx: CloudContext, name: string, client?: IAMClient): Promise<IamRoleRow | undefined> {
+  client ??= await iam(ctx);
   try {
     const { Role: r } = await client.send(new Iam.GetRoleCommand({ RoleName: name }), { abortSignal: ctx.signal as never });
     return r ? toRow(client, r) : undefined;
@@ -78,8 +92,10 @@ export const iamRole: CloudEntity<IamRoleRow> = {
       new Iam.CreateRoleCommand({ RoleName: row.role_name, AssumeRolePolicyDocument: JSON.stringify(row.assume_role_policy_document), Description: row.description ?? undefined }),
       { abortSignal: ctx.signal as never },
     );
-    await syncPolicies(ctx, client, row.role_name, sorted(row.attached_policies_arns), []);
-    return (await read(ctx, row.role_name))!;
+    // The role exists now, whatever the next calls say for a moment (see notYet).
+    const made = justCreated(client);
+    await syncPolicies(ctx, made, row.role_name, sorted(row.attached_policies_arns), []);
+    return (await read(ctx, row.role_name, made))!;
   },
 
   async update(ctx, row, cloud) {

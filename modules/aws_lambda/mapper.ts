@@ -1,8 +1,8 @@
 import type { FunctionConfiguration, LambdaClient, Runtime } from '@aws-sdk/client-lambda';
-import { PartlyApplied, type CloudContext, type CloudEntity, type Row } from '../../src/commit/types';
+import { PartlyApplied, type CloudContext, type CloudEntity, type NotYetRule, type Row } from '../../src/commit/types';
 import { deepEqual } from '../../src/commit/rows';
 import type { AwsAccountExports } from '../aws_account';
-import { awsClient, lazyRequire } from '../aws_account/clients';
+import { awsClient, lazyRequire, type AwsCallContext } from '../aws_account/clients';
 import { Iam, iam } from '../aws_iam/mapper';
 
 const Lambda = lazyRequire<typeof import('@aws-sdk/client-lambda')>('@aws-sdk/client-lambda');
@@ -27,8 +27,35 @@ export interface LambdaRow extends Row {
 
 const account = (ctx: Pick<CloudContext, 'dependencies'>) => ctx.dependencies.aws_account as unknown as AwsAccountExports;
 
+/**
+ * Lambda's "not yet" errors (waited out as Terraform's AWS provider does):
+ * - a role IAM has just made reaches Lambda about ten seconds later; until then CreateFunction
+ *   and UpdateFunctionConfiguration naming it fail with InvalidParameterValueException (2 minutes);
+ * - a function still being created or updated refuses the next change with ResourceConflictException
+ *   "The operation cannot be performed at this time." (the mapper waits for its own changes; this
+ *   covers someone else's, 5 minutes).
+ */
+const ROLE_NOT_IN_LAMBDA_YET = {
+  error: 'InvalidParameterValueException',
+  message: /cannot be assumed by Lambda/,
+  forMs: 120_000,
+  why: 'IAM is eventually consistent: Lambda cannot assume a role this new yet (AWS takes about ten seconds)',
+} as const;
+const UPDATE_IN_PROGRESS = {
+  error: 'ResourceConflictException',
+  message: /^The operation cannot be performed at this time\./,
+  forMs: 300_000,
+  why: 'the function is still being created or updated',
+} as const;
+export const notYet: NotYetRule[] = [
+  { operation: 'CreateFunction', ...ROLE_NOT_IN_LAMBDA_YET },
+  { operation: 'UpdateFunctionConfiguration', ...ROLE_NOT_IN_LAMBDA_YET },
+  { operation: 'UpdateFunctionCode', ...UPDATE_IN_PROGRESS },
+  { operation: 'UpdateFunctionConfiguration', ...UPDATE_IN_PROGRESS },
+];
+
 /** The Lambda client of a region (kept across commits and calls: see aws_account/clients.ts). */
-export const lambda = (ctx: Pick<CloudContext, 'dependencies'>, region: string): Promise<LambdaClient> => awsClient(ctx, 'lambda', region, (c) => new Lambda.LambdaClient(c));
+export const lambda = (ctx: AwsCallContext, region: string): Promise<LambdaClient> => awsClient(ctx, 'lambda', region, (c) => new Lambda.LambdaClient(c), notYet);
 
 const notFound = (err: unknown) => (err as Error).name === 'ResourceNotFoundException';
 const waiter = (client: LambdaClient, ctx: CloudContext) => ({ client, minDelay: 1, maxDelay: 5, maxWaitTime: 900, abortSignal: ctx.signal as never });

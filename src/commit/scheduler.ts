@@ -69,47 +69,5 @@ export async function runTasks<T>(tasks: Array<Task<T>>, limit: (bucket: string)
   });
 }
 
-/** Errors a cloud API returns when it is throttling: worth retrying after a pause. */
-export function isThrottling(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; $retryable?: { throttling?: boolean }; $metadata?: { httpStatusCode?: number } };
-  if (!e || typeof e !== 'object') return false;
-  if (e.$retryable?.throttling) return true;
-  if (e.$metadata?.httpStatusCode === 429) return true;
-  return /^(Throttling|ThrottlingException|TooManyRequestsException|RequestLimitExceeded|ProvisionedThroughputExceededException|RequestThrottled|SlowDown|LimitExceededException)$/.test(e.name ?? e.code ?? '');
-}
-
-/** Seconds the service asked us to wait (Retry-After), when it said. */
-function retryAfterMs(err: unknown): number | undefined {
-  const headers = (err as { $response?: { headers?: Record<string, string> } })?.$response?.headers;
-  const v = headers?.['retry-after'] ?? headers?.['Retry-After'];
-  const s = v === undefined ? NaN : Number(v);
-  return Number.isFinite(s) && s >= 0 ? s * 1000 : undefined;
-}
-
-export interface RetryOptions {
-  attempts: number;
-  baseMs: number;
-  capMs: number;
-  signal?: AbortSignal;
-  /** Asked before each retry of a retryable error: false ends the retries (the error is thrown). */
-  canRetry?: (err: unknown) => Promise<boolean>;
-  onRetry?: (attempt: number, delayMs: number, err: unknown) => void;
-}
-
-/**
- * Runs `fn`, retrying throttling errors with full-jitter exponential backoff (a random pause up to
- * base * 2^attempt, capped), or the pause the service asked for when it said one.
- */
-export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isThrottling(err) || attempt + 1 >= opts.attempts || opts.signal?.aborted) throw err;
-      if (opts.canRetry && !(await opts.canRetry(err))) throw err;
-      const delay = retryAfterMs(err) ?? Math.random() * Math.min(opts.capMs, opts.baseMs * 2 ** attempt);
-      opts.onRetry?.(attempt + 1, delay, err);
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
-}
+// Throttling retries moved to retry.ts (one place for every cloud retry); re-exported for the callers here.
+export { isThrottling, withRetry, type RetryOptions } from './retry';

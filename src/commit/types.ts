@@ -63,6 +63,33 @@ export interface CloudEntity<R extends Row = Row> {
   equals?(row: R, cloud: R): boolean;
 }
 
+/**
+ * An error that means "not yet" rather than "no": the cloud is eventually consistent, and a call
+ * made right after another (CreateFunction just after CreateRole) can fail until the first has
+ * reached everywhere. The one call that failed is sent again, with backoff, while its error
+ * matches and `forMs` (counted from the call's first attempt) has not run out; then the cloud's
+ * error stands. A module declares its rules once, next to the client factory of its service
+ * (see docs/module-authoring.md, "Not yet: eventual consistency"); src/commit/retry.ts applies them.
+ */
+export interface NotYetRule {
+  /** The API operation, as the cloud names it: 'CreateFunction', 'GetRole', 'UpdateTable'. */
+  operation: string;
+  /** The error's name or code, e.g. 'InvalidParameterValueException' (the AWS SDK's `err.name`). */
+  error: string;
+  /** Only errors whose message matches: one error name can mean "not yet" or "no" (DynamoDB's LimitExceededException). */
+  message?: RegExp;
+  /** How long the call keeps being retried, from its first attempt (e.g. 120_000 as Terraform's AWS provider). */
+  forMs: number;
+  /** Why this is worth waiting for: logged with each retry. */
+  why: string;
+  /**
+   * Only for calls the mapper sends right after creating the resource they name, through
+   * `justCreated(client)`: a read of a missing resource is otherwise an answer ("it does not
+   * exist"), and must stay fast (plans read many of them).
+   */
+  justCreated?: boolean;
+}
+
 /** One line of a plan or of what a commit did: IaSQL's shape. */
 export interface PlanRow {
   action: 'create' | 'update' | 'replace' | 'delete';

@@ -26,7 +26,8 @@ export interface Dynalite {
 
 /**
  * Starts dynalite on the LevelDB directory `dir` (created if missing), answering with ARNs of
- * `accountId` and `region`, and resolves once its database is open.
+ * `accountId` and `region`, and resolves once its database is open. Tables stay CREATING,
+ * UPDATING or DELETING for `transitionMs` (default 0).
  *
  * Waiting for the open matters: dynalite serves requests whether or not LevelDB opened (it can
  * fail: no file descriptors left, the directory locked), and a ListTables on a database that is
@@ -34,9 +35,9 @@ export interface Dynalite {
  * crashes the process (seen: EMFILE, then an unhandled LEVEL_ITERATOR_NOT_OPEN). dynalite does
  * not expose its store, so the store is taken from its `db.create` while dynalite calls it.
  */
-export async function startDynalite(dir: string, accountId: string, region: string, logger: Logger): Promise<Dynalite> {
+export async function startDynalite(dir: string, accountId: string, region: string, logger: Logger, transitionMs = 0): Promise<Dynalite> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { server, store } = createDynalite({ path: dir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const { server, store } = createDynalite({ path: dir, createTableMs: transitionMs, deleteTableMs: transitionMs, updateTableMs: transitionMs });
   // ARNs are built from these when a table is created (dynalite reads them from the environment otherwise).
   store.tableDb.awsAccountId = accountId;
   store.tableDb.awsRegion = region;

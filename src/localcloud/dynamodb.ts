@@ -14,7 +14,9 @@ export const DEFAULT_MAX_OPEN_DYNAMODB = 32;
  * state on a timer right after (createTableMs 0), so a client quick enough saw CREATING, and an
  * instance closed in between kept it for good. Their answers are held back until the table is
  * ACTIVE (or gone): what the answer says is unchanged (CREATING, as in AWS), the next request
- * sees the settled table, and the instance is idle only once nothing is left to write.
+ * sees the settled table, and the instance is idle only once nothing is left to write. With a
+ * propagation delay the answer goes at once (the table is CREATING / UPDATING / DELETING for that
+ * long, on purpose) and the instance stays in use until the table has settled.
  */
 const SETTLES: Record<string, 'ACTIVE' | 'GONE'> = {
   'DynamoDB_20120810.CreateTable': 'ACTIVE',
@@ -32,7 +34,7 @@ const SETTLE_TIMEOUT_MS = 2000;
  * 127.0.0.1. At most `maxOpen` are open at once: the least recently used idle one is closed and
  * reopened from its directory on demand. Without a data directory the LevelDBs live in a
  * temporary directory removed on stop (an in-memory store could not be closed and reopened).
- * Tables change state at once (no CREATING/DELETING/UPDATING delay).
+ * Tables change state at once (no CREATING/DELETING/UPDATING delay) unless `propagationMs` says otherwise.
  */
 export class LocalDynamoDb implements LocalService {
   private readonly pool: BoundedPool<Dynalite>;
@@ -40,10 +42,12 @@ export class LocalDynamoDb implements LocalService {
   private readonly removed = new Set<string>();
   private scratch: string | undefined;
 
+  /** `propagationMs` (default 0): how long tables stay CREATING, UPDATING or DELETING. */
   constructor(
     private readonly dataDir: string | undefined,
     private readonly logger: Logger,
     maxOpen = DEFAULT_MAX_OPEN_DYNAMODB,
+    private readonly propagationMs = 0,
   ) {
     this.pool = new BoundedPool<Dynalite>(maxOpen, (key) => this.open(key), (dynalite) => dynalite.close());
   }
@@ -76,12 +80,29 @@ export class LocalDynamoDb implements LocalService {
    * would throw inside dynalite).
    */
   private async forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, dynalite: Dynalite): Promise<void> {
-    const settles = SETTLES[String(req.headers['x-amz-target'])];
+    const target = String(req.headers['x-amz-target']);
+    const settles = SETTLES[target];
     if (!settles) return this.pipe(req, body, res, dynalite);
+    const table = tableName(body);
+    const busy = this.propagationMs > 0 && target !== 'DynamoDB_20120810.CreateTable' ? await this.inTransition(dynalite, req, table) : undefined;
+    if (busy) return sendAwsError(req, res, 400, 'ResourceInUseException', busy, {}, 'dynamodb');
     const answer = await this.call(dynalite, req, body);
-    if (answer.status === 200) await this.settled(dynalite, req, tableName(body), settles);
+    if (answer.status === 200 && this.propagationMs === 0) await this.settled(dynalite, req, table, settles, SETTLE_TIMEOUT_MS);
     res.writeHead(answer.status, answer.headers);
     res.end(answer.body);
+    if (answer.status === 200 && this.propagationMs > 0) await this.settled(dynalite, req, table, settles, this.propagationMs + SETTLE_TIMEOUT_MS);
+  }
+
+  /**
+   * AWS's refusal of an UpdateTable or DeleteTable while the table is still being created or
+   * updated (dynalite refuses only a DeleteTable of a CREATING table); undefined when it may go ahead.
+   */
+  private async inTransition(dynalite: Dynalite, req: http.IncomingMessage, table: string | undefined): Promise<string | undefined> {
+    if (!table) return undefined;
+    const { status, body } = await this.call(dynalite, req, Buffer.from(JSON.stringify({ TableName: table })), 'DynamoDB_20120810.DescribeTable');
+    const state = status === 200 ? JSON.parse(body.toString()).Table?.TableStatus : undefined;
+    const doing = ({ CREATING: 'created', UPDATING: 'updated' } as Record<string, string>)[state];
+    return doing && `Attempt to change a resource which is still in use: Table is being ${doing}: ${table}`;
   }
 
   private pipe(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, { port, agent }: Dynalite): Promise<void> {
@@ -116,20 +137,22 @@ export class LocalDynamoDb implements LocalService {
   }
 
   /** Waits until dynalite has written the table's new state (see SETTLES). */
-  private async settled(dynalite: Dynalite, req: http.IncomingMessage, table: string | undefined, state: 'ACTIVE' | 'GONE'): Promise<void> {
+  private async settled(dynalite: Dynalite, req: http.IncomingMessage, table: string | undefined, state: 'ACTIVE' | 'GONE', timeoutMs: number): Promise<void> {
     if (!table) return;
     const describe = Buffer.from(JSON.stringify({ TableName: table }));
-    for (const deadline = Date.now() + SETTLE_TIMEOUT_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, 1))) {
+    // Checked often while nothing is meant to take long, less often through a propagation delay.
+    const pause = this.propagationMs > 0 ? 20 : 1;
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, pause))) {
       const { status, body } = await this.call(dynalite, req, describe, 'DynamoDB_20120810.DescribeTable');
       if (state === 'GONE' ? status === 400 && body.includes('ResourceNotFoundException') : status === 200 && JSON.parse(body.toString()).Table?.TableStatus === 'ACTIVE') return;
     }
-    this.logger.warn({ table }, `local DynamoDB table did not become ${state} within ${SETTLE_TIMEOUT_MS} ms`);
+    this.logger.warn({ table }, `local DynamoDB table did not become ${state} within ${timeoutMs} ms`);
   }
 
   private open(key: string): Promise<Dynalite> {
     const [accountId, region] = key.split('/');
     if (this.removed.has(accountId)) return Promise.reject(new Error(`account ${accountId} was removed`));
-    return startDynalite(path.join(this.root(), accountId, region), accountId, region, this.logger);
+    return startDynalite(path.join(this.root(), accountId, region), accountId, region, this.logger, this.propagationMs);
   }
 
   private root(): string {

@@ -67,10 +67,18 @@ type Action = (typeof EMULATED)[number];
 export class LocalIam implements LocalService {
   /** Per account, by lower-case name: IAM role names are unique regardless of case. */
   private readonly accounts = new Map<string, Map<string, StoredRole>>();
+  /** When each role was created (`accountId/lower-case name`), while `propagationMs` says it is still new. */
+  private readonly created = new Map<string, number>();
 
+  /**
+   * `propagationMs` (default 0: off) emulates IAM's eventual consistency: Lambda cannot assume a
+   * role that young, and GetRole does not find it for the first quarter of that (IAM's own reads
+   * catch up sooner than other services do).
+   */
   constructor(
     private readonly dataDir: string | undefined,
     private readonly logger: Logger,
+    private readonly propagationMs = 0,
   ) {
     if (!dataDir || !fs.existsSync(dataDir)) return;
     for (const accountId of fs.readdirSync(dataDir).filter((d) => /^\d{12}$/.test(d))) {
@@ -85,7 +93,17 @@ export class LocalIam implements LocalService {
   lambdaCanAssume(accountId: string, roleArn: string): boolean {
     const m = /^arn:aws:iam::(\d{12}):role\/(?:.*\/)?([\w+=,.@-]+)$/.exec(roleArn);
     const role = m && m[1] === accountId ? this.accounts.get(accountId)?.get(m[2].toLowerCase()) : undefined;
-    return !!role && role.Arn === roleArn && trustsLambda(role.AssumeRolePolicyDocument);
+    return !!role && role.Arn === roleArn && trustsLambda(role.AssumeRolePolicyDocument) && !this.newerThan(accountId, role.RoleName, this.propagationMs);
+  }
+
+  /** Whether the role was created less than `ms` ago (never, with propagation off). */
+  private newerThan(accountId: string, name: string, ms: number): boolean {
+    const key = `${accountId}/${name.toLowerCase()}`;
+    const at = this.created.get(key);
+    if (at === undefined) return false;
+    const age = performance.now() - at;
+    if (age >= this.propagationMs) this.created.delete(key); // no longer new for anyone
+    return age < ms;
   }
 
   /** The action a request calls, and its parameters. */
@@ -152,12 +170,16 @@ export class LocalIam implements LocalService {
           AttachedPolicyArns: [],
         };
         roles.set(RoleName.toLowerCase(), role);
+        if (this.propagationMs > 0) this.created.set(`${accountId}/${RoleName.toLowerCase()}`, performance.now());
         save();
         this.logger.debug({ role: role.Arn }, 'local IAM role created');
         return { Role: roleXml(role) };
       }
-      case 'GetRole':
-        return { Role: roleXml(find(roleName(p))) };
+      case 'GetRole': {
+        const role = find(roleName(p));
+        if (this.newerThan(accountId, role.RoleName, this.propagationMs / 4)) throw new IamError('NoSuchEntity', 404, `The role with name ${roleName(p)} cannot be found.`);
+        return { Role: roleXml(role) };
+      }
       case 'ListRoles': {
         const prefix = optional(p, 'PathPrefix', 'pathPrefix', /^\/[\u0021-\u007F]*$/, 512) ?? '/';
         const listed = [...roles.values()].filter((r) => r.Path.startsWith(prefix)).sort((a, b) => a.RoleName.localeCompare(b.RoleName));
@@ -168,6 +190,7 @@ export class LocalIam implements LocalService {
         const role = find(roleName(p));
         if (role.AttachedPolicyArns.length > 0) throw new IamError('DeleteConflict', 409, 'Cannot delete entity, must detach all policies first.');
         roles.delete(role.RoleName.toLowerCase());
+        this.created.delete(`${accountId}/${role.RoleName.toLowerCase()}`);
         save();
         return undefined;
       }
@@ -229,6 +252,7 @@ export class LocalIam implements LocalService {
 
   async removeAccount(accountId: string): Promise<void> {
     this.accounts.delete(accountId);
+    for (const key of this.created.keys()) if (key.startsWith(`${accountId}/`)) this.created.delete(key);
     if (this.dataDir) fs.rmSync(path.join(this.dataDir, accountId), { recursive: true, force: true });
   }
 

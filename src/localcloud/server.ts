@@ -31,6 +31,13 @@ export interface LocalCloudOptions {
   invoke?: 'trusted' | 'refused';
   /** DynamoDB stores (one per account and region) open at once; default 32. */
   maxOpenDynamoDb?: number;
+  /**
+   * Default 0: changes take effect at once. Otherwise AWS's eventual consistency is emulated for
+   * this long: Lambda refuses a role this young (`The role defined for the function cannot be
+   * assumed by Lambda.`), GetRole misses it for the first quarter of that, and DynamoDB tables stay
+   * CREATING / UPDATING / DELETING that long (UpdateTable and DeleteTable refuse them meanwhile).
+   */
+  propagationMs?: number;
 }
 
 export interface LocalCloud {
@@ -73,9 +80,10 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const { logger } = options;
   const host = options.host ?? '127.0.0.1';
   const dir = (service: string) => options.dataDir && path.join(options.dataDir, service);
-  const iam = new LocalIam(dir('iam'), logger);
+  const propagationMs = options.propagationMs ?? 0;
+  const iam = new LocalIam(dir('iam'), logger, propagationMs);
   const services: Record<string, LocalService> = {
-    dynamodb: new LocalDynamoDb(dir('dynamodb'), logger, options.maxOpenDynamoDb ?? DEFAULT_MAX_OPEN_DYNAMODB),
+    dynamodb: new LocalDynamoDb(dir('dynamodb'), logger, options.maxOpenDynamoDb ?? DEFAULT_MAX_OPEN_DYNAMODB, propagationMs),
     lambda: new LocalLambda(dir('lambda'), iam, logger, { invoke: options.invoke }),
     iam,
   };
@@ -203,7 +211,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const { port } = server.address() as AddressInfo;
   const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   for (const service of Object.values(services)) service.listening?.(endpoint);
-  logger.info({ endpoint, services: names, data: options.dataDir ?? 'memory' }, 'local cloud started');
+  logger.info({ endpoint, services: names, data: options.dataDir ?? 'memory', ...(propagationMs ? { propagationMs } : {}) }, 'local cloud started');
   return {
     endpoint,
     accounts: {
