@@ -7,7 +7,8 @@ import { BoundEntity, foreignKeys, Operation, parentsFirst, Plan, planChanges, T
 import { identity, idOf, insertManySql, insertSql, matches, rowJson, updateManySql, updateSql } from './rows';
 import { schedule, Schedule, Step } from './steps';
 import { reconcile } from './sync';
-import { runTasks, TaskOutcome, withRetry } from './scheduler';
+import { THROTTLING_RETRY, withRetry } from './retry';
+import { runTasks, TaskOutcome } from './scheduler';
 import { isPartlyApplied, type PlanRow, type Row } from './types';
 
 /** Tuning of the apply phase (IASQL_COMMIT_CONCURRENCY and friends). */
@@ -20,7 +21,7 @@ export interface CommitOptions {
   retryCapMs: number;
 }
 
-export const DEFAULT_COMMIT_OPTIONS: CommitOptions = { concurrency: 10, retryAttempts: 8, retryBaseMs: 100, retryCapMs: 5000 };
+export const DEFAULT_COMMIT_OPTIONS: CommitOptions = { concurrency: 10, retryAttempts: THROTTLING_RETRY.attempts, retryBaseMs: THROTTLING_RETRY.baseMs, retryCapMs: THROTTLING_RETRY.capMs };
 
 /** The commit lock: a session advisory lock in the user database (src/postgres/lock-keys.ts). */
 const LOCK = `pg_try_advisory_lock(${lockArgs('commit')})`;

@@ -68,6 +68,3 @@ export async function runTasks<T>(tasks: Array<Task<T>>, limit: (bucket: string)
     onChange?.([...running], 0);
   });
 }
-
-// Throttling retries moved to retry.ts (one place for every cloud retry); re-exported for the callers here.
-export { isThrottling, withRetry, type RetryOptions } from './retry';
