@@ -46,7 +46,7 @@ export const BLOCKED_RUNTIMES: Record<string, string> = {
   'go1.x': 'provided.al2023', provided: 'provided.al2023',
 };
 /** What Invoke runs (with the engine's own Node.js): the Node.js runtimes that keep callback handlers. */
-export const INVOKABLE_RUNTIMES = ['nodejs18.x', 'nodejs20.x', 'nodejs22.x'];
+export const INVOKABLE_RUNTIMES = ['nodejs18.x', 'nodejs20.x', 'nodejs22.x', 'nodejs24.x'];
 
 export function checkRuntime(runtime: unknown): string {
   if (typeof runtime === 'string' && SUPPORTED_RUNTIMES.includes(runtime)) return runtime;
