@@ -246,7 +246,7 @@ describe('Invoke runs the handler in a child process', () => {
     expect(python?.name).toBe('InvalidRuntimeException');
     expect(python?.$metadata.httpStatusCode).toBe(502);
     expect(python?.message).toBe(
-      'The runtime python3.12 of function python cannot be invoked in the iasql local cloud, which runs Node.js handlers only: nodejs18.x, nodejs20.x, nodejs22.x',
+      'The runtime python3.12 of function python cannot be invoked in the iasql local cloud, which runs Node.js handlers only: nodejs18.x, nodejs20.x, nodejs22.x, nodejs24.x',
     );
   });
 });
