@@ -25,6 +25,7 @@ beforeEach(() => {
   cloud.gate = undefined;
   cloud.fail.clear();
   cloud.failAfter.clear();
+  cloud.ignore.clear();
   cloud.throttle.clear();
   cloud.delayMs = 0;
   cloud.calls.length = 0;
@@ -347,6 +348,20 @@ describe('a commit reports exactly what it did', () => {
     await rows('select * from iasql_sync()');
     expect(await nodes()).toEqual(cloudNodes());
     await change(`delete from fake_node where name = 'stuck'`);
+  });
+
+  test('a revert is read back: one the cloud did not carry out is listed as still in the cloud', async () => {
+    cloud.fail.set('create:refused', 'ValidationException');
+    cloud.ignore.add('delete:kept');
+    await rows('select * from iasql_begin()');
+    await c.query(`insert into fake_node (name) values ('kept'); insert into fake_node (name, parent) values ('refused', 'kept')`);
+    const err = await sqlError(c, `select * from iasql_commit()`);
+    expect(err.message).toMatch(/^iasql_commit failed: 1 of 2 operations failed; the 1 applied were reverted except 1;/);
+    expect(err.message).toMatch(/still in the cloud \(the revert failed; fix by hand or iasql_sync\(\)\):\n  create fake_node kept: RevertIncomplete: reverted, but the cloud still shows a resource/);
+    expect(cloud.resources.has('kept')).toBe(true);
+    cloud.ignore.clear();
+    await rows('select * from iasql_sync()');
+    await change(`delete from fake_node where name = 'kept'`);
   });
 
   test('operations that never started make the commit fail, and are named', async () => {

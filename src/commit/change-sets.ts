@@ -186,6 +186,7 @@ export class ChangeSets {
     for (const p of partly) {
       try {
         await this.undoPartly(p.step, p.now);
+        await this.confirmBack(p.step);
       } catch (err) {
         failures.find((f) => f.step === p.step.key)!.partly = 'left';
         left.push(this.failure(p.step, err));
@@ -196,6 +197,7 @@ export class ChangeSets {
       const s = byKey.get(d.key)!;
       try {
         await this.revert(s, d.result);
+        await this.confirmBack(s);
         const stays = s.kind === 'update' && s.cloud && s.op.bound.entity.irreversible?.(s.target!, s.cloud);
         if (stays) left.push({ ...this.failure(s, new Error(`${stays} (the rest was reverted; this part cannot be set back)`)), code: 'Irreversible' });
       } catch (err) {
@@ -345,6 +347,13 @@ export class ChangeSets {
     } catch (unknown) {
       return { changed: false, unknown };
     }
+  }
+
+  /** After an undo: reads the resource back and throws unless it is as it was before the step (what a revert reports is what the cloud shows). */
+  private async confirmBack(s: Step): Promise<void> {
+    const after = await this.leftBy(s);
+    if (after.unknown) throw Object.assign(new Error(`reverted, but reading it back failed: ${(after.unknown as Error)?.message ?? after.unknown}`), { name: 'RevertUnconfirmed' });
+    if (after.changed) throw Object.assign(new Error(`reverted, but the cloud still shows ${after.now ? 'a resource that differs from before the commit' : 'no resource where there was one'}`), { name: 'RevertIncomplete' });
   }
 
   /** Undoes what a failed step did part-way: the resource goes back to what it was before the step. */
