@@ -261,6 +261,33 @@ describe('apply order, concurrency, faults', () => {
     expect(await rows('select * from iasql_begin()')).toEqual([{ change_set_id: expect.any(Number), pending_changes: 0 }]);
     await rows('select * from iasql_rollback()');
   });
+
+  test('rows that cannot be put back after a failed commit are reported, and rollback recovers', async () => {
+    await change(`insert into fake_node (name) values ('dupe')`);
+    cloud.fail.set('create:boom', 'ValidationException');
+    await rows('select * from iasql_begin()');
+    await c.query(`delete from fake_node where name = 'dupe'; insert into fake_node (name) values ('boom')`);
+    const release = hold();
+    const committing = c.query(`select * from iasql_commit()`).catch((e: Error) => e);
+    await withClient(db.url, async (other) => {
+      await until(async () => (await lastStatus(other)) === 'committing' && cloud.inFlight > 0);
+      // While the commit runs, another session takes the name the failed commit must give back.
+      await other.query(`insert into fake_node (name, size) values ('dupe', 7)`);
+    });
+    release();
+    const err = (await committing) as Error & { hint?: string };
+    expect(err.message).toMatch(/^iasql_commit failed: 1 of 2 operations failed; the 1 applied were reverted; the rows could NOT be put back \(duplicate key value violates unique constraint "fake_node_name_key"\): SELECT \* FROM iasql_rollback\(\) sets them to what the cloud has\n/);
+    expect(err.hint).toMatch(/^SELECT \* FROM iasql_rollback\(\) first; then /);
+    expect(cloud.resources.has('dupe')).toBe(true);
+    expect(await lastStatus(c)).toBe('committing');
+    // The same conflict stops the rollback until the newer row goes; then it recovers.
+    expect((await sqlError(c, 'select * from iasql_rollback()')).message).toContain('duplicate key value violates unique constraint "fake_node_name_key"');
+    await c.query(`delete from fake_node where name = 'dupe'`);
+    expect((await rows('select * from iasql_rollback()')).map((r) => `${r.action} ${r.description}`)).toContain('create dupe');
+    expect(await lastStatus(c)).toBe('rolled_back');
+    expect(await nodes()).toEqual(cloudNodes());
+    await change(`delete from fake_node where name = 'dupe'`);
+  });
 });
 
 describe('a commit reports exactly what it did', () => {

@@ -205,14 +205,19 @@ export class ChangeSets {
       }
     }
     const notStarted = outcome.skipped.map((k) => describeStep(byKey.get(k)!));
-    await this.transaction('revert', async () => {
+    // The rows go back in the same transaction that closes the change set. If they cannot, it
+    // stays 'committing' (as after a crash): iasql_rollback() then sets them to what the cloud has.
+    const rowsBack = await this.transaction('revert', async () => {
       await this.restoreRows(plan.touched);
       await this.c.query(`update iasql_engine.iasql_change_set set status = 'failed', closed_at = now(), result = $2 where id = $1`, [
         changeSet,
         JSON.stringify({ planned: sched.rows, failed: failures.map(publicFailure), revertFailed: left.map(publicFailure), notStarted }),
       ]);
       await this.audit('ERROR', message, { change_set: changeSet, failed: failures.map(publicFailure), revert_failed: left.map(publicFailure), not_started: notStarted });
-    });
+    }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     const line = (f: Failure) => `  ${f.action} ${f.table} ${f.resource}: ${f.code}: ${f.message}`;
     const note = { reverted: ' (it had made part of the change: reverted)', left: ' (it had made part of the change: see below)', unknown: ' (it may have made part of the change: see below)' };
     const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
@@ -221,7 +226,8 @@ export class ChangeSets {
       `iasql_commit failed: ${failures.length} of ${plural(sched.rows.length, 'operation')} failed` +
       (notStarted.length ? `, ${notStarted.length} did not start` : '') +
       (undone ? `; ${undone} ${left.length ? `were reverted except ${left.length}` : 'were reverted'}` : left.length ? '' : '; nothing had been applied') +
-      `; the rows are back as they were\n${failures.map((f) => line(f) + (f.partly ? note[f.partly] : '')).join('\n')}` +
+      (rowsBack ? `; the rows could NOT be put back (${rowsBack.message}): SELECT * FROM iasql_rollback() sets them to what the cloud has` : '; the rows are back as they were') +
+      `\n${failures.map((f) => line(f) + (f.partly ? note[f.partly] : '')).join('\n')}` +
       (outcome.failed.length === 0 ? `\nno order could run them all` : '') +
       (notStarted.length ? `\nnot started (they waited for a failed one):\n${notStarted.map((d) => `  ${d}`).join('\n')}` : '') +
       (left.length ? `\nstill in the cloud (the revert failed; fix by hand or iasql_sync()):\n${left.map(line).join('\n')}` : '');
@@ -230,7 +236,7 @@ export class ChangeSets {
     const range = (await this.c.query<{ f: string; t: string }>(`select from_audit_id as f, to_audit_id as t from iasql_engine.iasql_change_set where id = $1`, [changeSet])).rows[0];
     throw new RpcError(summary, {
       detail: failures.map((f) => f.code).join(', ') || 'NotStarted',
-      hint: `fix and redo your edits, then iasql_begin() and commit again; iasql_audit_log keeps the ones thrown away (WHERE source = 'user' AND id > ${range.f} AND id <= ${range.t})`,
+      hint: `${rowsBack ? 'SELECT * FROM iasql_rollback() first; then ' : ''}fix and redo your edits, then iasql_begin() and commit again; iasql_audit_log keeps the ones thrown away (WHERE source = 'user' AND id > ${range.f} AND id <= ${range.t})`,
     });
   }
 
