@@ -87,7 +87,7 @@ describe('handlers may return what Postgres gives them', () => {
     for (const outside of ['2147483648', '-2147483649']) {
       expect(await sqlError(c, `select rpc_integer(${outside})`)).toMatchObject({
         code: 'IQ001',
-        message: `rpc fixture_rpc.rpc_integer: the handler returned ${outside}, not a integer`,
+        message: `rpc fixture_rpc.rpc_integer: the handler returned ${outside}, not an integer`,
       });
     }
   });
@@ -131,7 +131,7 @@ describe('errors reach psql with a SQLSTATE, a message, a detail and a hint', ()
   test('a result of the wrong type is refused', async () => {
     expect(await sqlError(c, 'select rpc_bad_result()')).toMatchObject({
       code: 'IQ001',
-      message: 'rpc fixture_rpc.rpc_bad_result: the handler returned "not a number", not a integer',
+      message: 'rpc fixture_rpc.rpc_bad_result: the handler returned "not a number", not an integer',
     });
   });
 

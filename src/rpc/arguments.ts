@@ -70,7 +70,7 @@ export function checkResult(where: string, returns: RpcReturns, value: unknown):
   const bad = (message: string) => new RpcError(`${where}: the handler returned ${message}`, { sqlstate: RPC_SQLSTATE.handler });
   if ('scalar' in returns) {
     if (value === undefined || value === null) return null;
-    if (!fits(returns.scalar, value)) throw bad(`${JSON.stringify(value).slice(0, 60)}, not a ${returns.scalar}`);
+    if (!fits(returns.scalar, value)) throw bad(`${JSON.stringify(value).slice(0, 60)}, not ${article(returns.scalar)} ${returns.scalar}`);
     return value;
   }
   const rows = value ?? [];
@@ -81,8 +81,11 @@ export function checkResult(where: string, returns: RpcReturns, value: unknown):
     for (const [k, v] of Object.entries(row)) {
       const type = columns.get(k);
       if (!type) throw bad(`row ${i + 1} with unknown column '${k}'`);
-      if (v !== null && v !== undefined && !fits(type, v)) throw bad(`row ${i + 1} column '${k}' = ${JSON.stringify(v).slice(0, 60)}, not a ${type}`);
+      if (v !== null && v !== undefined && !fits(type, v)) throw bad(`row ${i + 1} column '${k}' = ${JSON.stringify(v).slice(0, 60)}, not ${article(type)} ${type}`);
     }
     return row;
   });
 }
+
+/** 'an' before a vowel (an integer), else 'a' (a bigint). */
+const article = (word: string) => (/^[aeiou]/i.test(word) ? 'an' : 'a');
