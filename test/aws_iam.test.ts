@@ -119,6 +119,30 @@ describe('trust policies name only assume-role actions, as IAM requires', () => 
     );
   });
 
+  test('a trust policy over 2048 characters (white space not counted) is refused when written; exactly 2048 goes through to IAM', async () => {
+    // One statement naming many services; the last name is padded to reach the length wanted.
+    const sized = (chars: number) => {
+      const services = Array.from({ length: 60 }, (_, i) => `svc${i}.amazonaws.com`);
+      const doc = (last: string) => ({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: [...services, last] }, Action: 'sts:AssumeRole' }] });
+      const base = JSON.stringify(doc('')).length;
+      return JSON.stringify(doc('p'.repeat(chars - base)));
+    };
+    const over = sized(2049);
+    expect(await sqlError(c, `insert into iam_role (role_name, assume_role_policy_document) values ('long-trust', $1)`, [over])).toEqual({
+      code: '23514',
+      message: 'iam_role.assume_role_policy_document is 2049 characters long (white space not counted); IAM allows 2048',
+      detail: undefined,
+      hint: 'name fewer principals or conditions per statement, e.g. one statement with a list of principals',
+    });
+    await c.query(`select * from iasql_begin()`);
+    await c.query(`insert into iam_role (role_name, assume_role_policy_document) values ('long-trust', $1)`, [sized(2048)]);
+    expect((await rows(`select action, description from iasql_commit()`))).toEqual([{ action: 'create', description: 'long-trust' }]);
+    expect((await iam.send(new GetRoleCommand({ RoleName: 'long-trust' }))).Role?.RoleName).toBe('long-trust');
+    await c.query(`select * from iasql_begin()`);
+    await c.query(`delete from iam_role where role_name = 'long-trust'`);
+    await c.query(`select * from iasql_commit()`);
+  });
+
   test('the local cloud allows the same actions (src/localcloud/iam-policy.ts)', async () => {
     expect((await rows('select iam_assume_role_actions() as a'))[0].a).toEqual(ASSUME_ROLE_ACTIONS);
   });

@@ -214,6 +214,27 @@ describe('rows Lambda would refuse are refused when written', () => {
     await c.query('rollback');
   });
 
+  test('environment over 4 KB (its compact JSON, in bytes) is refused when written; exactly 4 KB goes through to the cloud', async () => {
+    // {"BIG":"<v>"} is 10 bytes more than <v>.
+    const atLimit = { BIG: 'x'.repeat(4086) };
+    const overByOneByte = { BIG: 'é' + 'x'.repeat(4085) }; // 4086 characters, 4087 bytes
+    expect(await sqlError(c, INSERT, args('nodejs22.x', overByOneByte))).toEqual({
+      code: '23514',
+      message: 'lambda_function.environment is 4097 bytes as JSON; Lambda allows 4096 (4 KB) for all variables together',
+      detail: undefined,
+      hint: 'keep large or secret values elsewhere (a DynamoDB table, SSM Parameter Store) and put their name in a variable',
+    });
+    await rows('select * from iasql_begin()');
+    await c.query(
+      `insert into lambda_function (name, handler, runtime, role_name, zip_b64, environment)
+       values ('checked', 'index.handler', 'nodejs22.x', 'lambda-basic', lambda_zip('{"index.js": "exports.handler = async () => 1"}'), $1)`,
+      [JSON.stringify(atLimit)],
+    );
+    expect((await rows(`select * from iasql_commit('4 KB of environment')`)).map((r) => r.description)).toEqual(['checked|us-east-1']);
+    expect((await fn('checked')).Configuration!.Environment!.Variables).toEqual(atLimit);
+    await change(`delete from lambda_function where name = 'checked'`);
+  });
+
   test('one list of runtimes and of reserved variables: the module and the local cloud agree, and the SDK knows no other runtime', async () => {
     const runtimes = await rows('select runtime, status, successor from lambda_runtimes()');
     expect(runtimes.filter((r) => r.status === 'supported').map((r) => r.runtime)).toEqual(SUPPORTED_RUNTIMES);

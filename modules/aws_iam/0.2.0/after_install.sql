@@ -42,6 +42,11 @@ BEGIN
     RAISE EXCEPTION 'iam_role.assume_role_policy_document must be a policy document (a JSON object with a Statement)'
       USING ERRCODE = 'check_violation', HINT = v_example;
   END IF;
+  -- IAM's limit for a trust policy: 2048 characters, white space not counted (the local cloud's TRUST_POLICY_MAX_CHARS).
+  IF length(regexp_replace(v_doc::text, '\s', '', 'g')) > 2048 THEN
+    RAISE EXCEPTION 'iam_role.assume_role_policy_document is % characters long (white space not counted); IAM allows 2048', length(regexp_replace(v_doc::text, '\s', '', 'g'))
+      USING ERRCODE = 'check_violation', HINT = 'name fewer principals or conditions per statement, e.g. one statement with a list of principals';
+  END IF;
   IF v_doc ? 'Version' AND NOT (v_doc->'Version' IN ('"2012-10-17"', '"2008-10-17"')) THEN
     RAISE EXCEPTION 'iam_role.assume_role_policy_document: Version % is not a policy language version', v_doc->>'Version'
       USING ERRCODE = 'check_violation', HINT = '"Version": "2012-10-17"';

@@ -58,6 +58,7 @@ DECLARE
   v_key text;
   v_value jsonb;
   v_reserved text[];
+  v_size bigint;
   v_by_engine boolean;
 BEGIN
   IF NEW.name IS NULL OR NEW.name !~ '^[A-Za-z0-9_-]{1,64}$' THEN
@@ -125,6 +126,13 @@ BEGIN
       USING ERRCODE = 'check_violation',
             DETAIL = 'Lambda sets these itself in every function: ' || array_to_string(public.lambda_reserved_environment_keys(), ', '),
             HINT = 'remove them from environment (the handler reads them, e.g. process.env.AWS_REGION); to pass your own value, use another name';
+  END IF;
+  -- Lambda's limit: 4 KB for all variables, measured as their compact JSON (the local cloud's checkVariables).
+  SELECT 2 + coalesce(sum(octet_length(to_json(e.key)::text) + 1 + octet_length(e.value::text) + 1), 1) - 1 INTO v_size
+  FROM jsonb_each(coalesce(NEW.environment, '{}')) e;
+  IF v_size > 4096 THEN
+    RAISE EXCEPTION 'lambda_function.environment is % bytes as JSON; Lambda allows 4096 (4 KB) for all variables together', v_size
+      USING ERRCODE = 'check_violation', HINT = 'keep large or secret values elsewhere (a DynamoDB table, SSM Parameter Store) and put their name in a variable';
   END IF;
   PERFORM public.aws_check_region('lambda_function.region', NEW.region);
   -- Code is needed to create a function (imports by the engine come without it).
