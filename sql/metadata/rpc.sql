@@ -128,9 +128,12 @@ BEGIN
   END IF;
   -- Announced but still not taken after 250 ms (no engine listening, every slot busy, or the
   -- engine that had it in its backlog died): the call gets its graphile-worker job, which any
-  -- engine's runner takes. Once: the key dedupes, and a job that ran left the call not queued.
+  -- engine's runner takes. Once: the key dedupes, and a job that ran left the call not queued,
+  -- or parked it: an engine keeps it waiting for its database's share without holding a job
+  -- slot, and while that engine's LISTEN connection (parked_by) lives, no job is needed.
   IF v_status = 'queued' AND v_created < clock_timestamp() - interval '250 milliseconds'
-     AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = 'rpc:' || p_id) THEN
+     AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = 'rpc:' || p_id)
+     AND NOT EXISTS (SELECT 1 FROM public.rpc_call c JOIN pg_catalog.pg_stat_activity a ON a.pid = c.parked_by AND a.application_name = 'iasql' WHERE c.id = p_id) THEN
     PERFORM graphile_worker.add_job('rpc',
       (SELECT public.iasql_rpc_payload(c.id, c.database, c.module, c.method, c.args, c.caller, c.timeout_ms) FROM public.rpc_call c WHERE c.id = p_id)::json,
       max_attempts := 1, job_key := 'rpc:' || p_id, job_key_mode := 'unsafe_dedupe');

@@ -218,3 +218,29 @@ function sessionOptions(gucs: Record<string, string>): string {
   const all = { search_path: ENGINE_SEARCH_PATH.replace(' ', ''), ...gucs };
   return Object.entries(all).map(([k, v]) => `-c ${k}=${v}`).join(' ');
 }
+
+/**
+ * A client of `pool`, or an error after `ms`: a pool whose clients are all held (by calls stuck in
+ * a handler, say) must not keep the caller waiting for ever. A client that arrives after the
+ * deadline goes straight back to the pool.
+ */
+export function connectWithin(pool: Pool, ms: number, database: string): Promise<PoolClient> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new Error(`no connection to database ${database} came free within ${ms} ms (all ${pool.totalCount} of the engine's are in use)`));
+    }, ms);
+    pool.connect().then(
+      (client) => {
+        clearTimeout(timer);
+        if (late) client.release();
+        else resolve(client);
+      },
+      (err: Error) => {
+        clearTimeout(timer);
+        if (!late) reject(err);
+      },
+    );
+  });
+}

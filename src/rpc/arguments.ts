@@ -8,6 +8,30 @@ const INT4 = [-(2n ** 31n), 2n ** 31n - 1n] as const;
 const INT8 = [-(2n ** 63n), 2n ** 63n - 1n] as const;
 
 /**
+ * How deep a call's arguments may nest (the arguments object itself is level 1). Postgres' jsonb
+ * nests as deep as a tenant likes, while JSON.stringify recurses and overflows the stack at a few
+ * thousand levels: on the dispatch path, after the handler, that once left a call unfinished and
+ * its connection never given back. DynamoDB allows 32 levels; 100 leaves room for any real value.
+ */
+export const MAX_ARGUMENT_DEPTH = 100;
+
+/**
+ * How deep `value` nests (a scalar is 0, {} or [] is 1), counted with a stack of its own rather
+ * than recursion, so any depth can be measured (and named in an error). Linear in its size.
+ */
+export function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > deepest) deepest = depth;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/**
  * A whole number within [min, max]: a JS integer, or a decimal string (node-pg returns bigint,
  * e.g. count(*), as a string, which is also the only exact form above 2^53).
  */
@@ -49,6 +73,13 @@ function fits(type: RpcType, v: unknown): boolean {
 export function checkArguments(where: string, declared: RpcArgument[], given: Record<string, unknown>): Record<string, unknown> {
   const bad = (message: string) => new RpcError(`${where}: ${message}`, { sqlstate: RPC_SQLSTATE.badArguments, hint: `see SELECT * FROM iasql_help()` });
   if (!given || typeof given !== 'object' || Array.isArray(given)) throw bad('arguments must be a JSON object');
+  const depth = jsonDepth(given);
+  if (depth > MAX_ARGUMENT_DEPTH) {
+    throw new RpcError(`${where}: the arguments are nested ${depth} levels deep, more than the limit of ${MAX_ARGUMENT_DEPTH}`, {
+      sqlstate: RPC_SQLSTATE.badArguments,
+      hint: `pass flatter arguments (a JSON value nested at most ${MAX_ARGUMENT_DEPTH} levels deep)`,
+    });
+  }
   const names = new Set(declared.map((a) => a.name));
   for (const k of Object.keys(given)) if (!names.has(k)) throw bad(`unknown argument '${k}'`);
   const out: Record<string, unknown> = {};

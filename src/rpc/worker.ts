@@ -4,12 +4,12 @@ import type { Logger } from '../logger';
 import type { IasqlApi, RpcContext } from '../modules/define';
 import type { ModuleOperations } from '../modules/operations';
 import type { LoadedVersion, ModuleRegistry } from '../modules/registry';
-import type { Connections } from '../postgres/connections';
+import { connectWithin, type Connections } from '../postgres/connections';
 import { changeSetApi, describeProgress } from '../commit/bind';
 import { dependencyExports } from '../modules/exports';
 import type { CommitOptions, Progress } from '../commit/change-sets';
 import { ENGINE_VERSION } from '../version';
-import { checkArguments, checkResult } from './arguments';
+import { checkArguments, checkResult, jsonDepth, MAX_ARGUMENT_DEPTH } from './arguments';
 import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
 import { reconnect } from '../postgres/reconnect';
 import { pgLocksMatchCall } from '../postgres/lock-keys';
@@ -64,12 +64,14 @@ export class RpcWorker {
   private readonly inFlight = new Map<string, RunningCall>();
   /** Calls started from their notification (graphile-worker tracks those it runs). */
   private readonly fast = new Set<Promise<void>>();
-  /** Announced calls waiting for a fast-path slot, oldest first (a call waiting 250 ms also gets a graphile job). */
-  private readonly backlog: QueuedCall[] = [];
+  /**
+   * Calls waiting for a slot or for their database's share, oldest first: announced ones (a call
+   * waiting 250 ms also gets a graphile job) and parked jobs (`job`: the job has completed, so this
+   * process reports what happens to the call; its rpc_call row names this engine's listener).
+   */
+  private readonly backlog: Array<{ call: QueuedCall; via: 'job' | 'notify' }> = [];
   /** Calls running now per database, on either path: no database gets more than `perDatabase`. */
   private readonly running = new Map<string, number>();
-  /** Jobs waiting for their database to drop under its limit. */
-  private readonly waitingJobs = new Map<string, Array<() => void>>();
   private stopping = false;
   private stopped?: Promise<void>;
 
@@ -90,7 +92,10 @@ export class RpcWorker {
       const call = payload as QueuedCall;
       // Stopping: the job completes unrun, and the caller's next status check adds another one.
       if (this.stopping || (await this.status(String(call.id))) !== 'queued') return; // usually the notification ran it
-      await this.admitJob(call.database);
+      // Its database has its share running: the call waits in the backlog, not in this job slot,
+      // which goes back to graphile-worker for another database's call.
+      if (!this.hasRoom(call.database) && (await this.park(call))) return;
+      this.enter(call.database);
       try {
         if (this.stopping) return;
         await this.execute(call);
@@ -217,14 +222,14 @@ export class RpcWorker {
     } catch {
       return;
     }
-    if (this.fast.size < this.options.concurrency && this.hasRoom(call.database)) this.runFast(call);
-    else if (this.backlog.length < BACKLOG_MAX) this.backlog.push(call);
+    if (this.fast.size < this.options.concurrency && this.hasRoom(call.database)) this.runFast(call, 'notify');
+    else if (this.backlog.length < BACKLOG_MAX) this.backlog.push({ call, via: 'notify' });
     // else: 250 ms after its enqueue the call gets a graphile-worker job, which a runner takes
   }
 
-  private runFast(call: QueuedCall) {
+  private runFast(call: QueuedCall, via: 'job' | 'notify') {
     this.enter(call.database);
-    const work = this.execute(call, 'notify').catch((err: Error) => this.logger.error({ call: call.id, err: err.message }, 'rpc fast path failed'));
+    const work = this.execute(call, via).catch((err: Error) => this.logger.error({ call: call.id, err: err.message }, 'rpc fast path failed'));
     this.fast.add(work);
     void work.finally(() => {
       this.fast.delete(work);
@@ -236,13 +241,13 @@ export class RpcWorker {
   /** Starts the oldest waiting calls whose databases are under their limit, while slots are free. */
   private drainBacklog() {
     for (let i = 0; i < this.backlog.length && this.fast.size < this.options.concurrency && !this.stopping; ) {
-      const call = this.backlog[i];
+      const { call, via } = this.backlog[i];
       if (!this.hasRoom(call.database)) {
         i++;
         continue;
       }
       this.backlog.splice(i, 1);
-      this.runFast(call);
+      this.runFast(call, via);
     }
   }
 
@@ -260,20 +265,26 @@ export class RpcWorker {
     const n = (this.running.get(database) ?? 1) - 1;
     if (n > 0) this.running.set(database, n);
     else this.running.delete(database);
-    const wake = this.waitingJobs.get(database)?.shift();
-    if (wake) wake();
   }
 
-  /** A job waits (in its graphile slot) until its database is under its limit. */
-  private async admitJob(database: string): Promise<void> {
-    while (!this.hasRoom(database)) {
-      await new Promise<void>((resolve) => {
-        const queue = this.waitingJobs.get(database) ?? [];
-        queue.push(resolve);
-        this.waitingJobs.set(database, queue);
-      });
-    }
-    this.enter(database);
+  /**
+   * Takes a job's call into the backlog so that the job can complete, and marks its rpc_call row
+   * with this engine's listener connection: iasql_rpc_status then adds no new job for it while that
+   * connection lives (if this engine dies, it does, and any engine's runner takes the call). False
+   * when it cannot be parked (no listener now, the backlog full): the job then runs it in its slot.
+   */
+  private async park(call: QueuedCall): Promise<boolean> {
+    const id = String(call.id);
+    const listenerPid = (this.listener as unknown as { processID?: number } | undefined)?.processID;
+    if (!listenerPid || this.stopping) return false;
+    const waiting = this.backlog.find((b) => String(b.call.id) === id);
+    if (!waiting && this.backlog.length >= BACKLOG_MAX) return false;
+    const marked = await this.queue().query(`update public.rpc_call set parked_by = $2 where id = $1 and status = 'queued'`, [id, listenerPid]);
+    if (!marked.rowCount) return true; // taken or given up on meanwhile: nothing left to run
+    if (waiting) waiting.via = 'job';
+    else this.backlog.push({ call, via: 'job' });
+    this.drainBacklog();
+    return true;
   }
 
   /**
@@ -286,7 +297,7 @@ export class RpcWorker {
     let client: PoolClient;
     try {
       await this.conns.ensure(call.database);
-      client = await this.conns.pool(call.database).connect();
+      client = await connectWithin(this.conns.pool(call.database), POOL_CONNECT_TIMEOUT_MS, call.database);
     } catch (err) {
       if (via === 'notify') return; // the job will try, and report
       await this.failQueued(id, { sqlstate: RPC_SQLSTATE.unavailable, message: `cannot connect to database ${call.database}: ${(err as Error).message}` });
@@ -350,10 +361,21 @@ export class RpcWorker {
         hint: 'the operator should check the engine log; GET /v1/databases/<name> shows the database',
       }).catch(() => undefined);
     } finally {
-      // In this order: the history row, then the outcome, then the lock. A caller learns the
-      // outcome either from its status check or once it gets the lock, and then always finds the
-      // call's history row. (The handler's open transaction, if any, is rolled back first.)
-      let historyWritten = false;
+      await this.settle(call, client, started, outcome, broken, held);
+    }
+  }
+
+  /**
+   * After a call: the history row, then the outcome, then the lock, in this order. A caller learns
+   * the outcome either from its status check or once it gets the lock, and then always finds the
+   * call's history row. (The handler's open transaction, if any, is rolled back first.) Never
+   * throws, and gives the connection back whatever fails: a throw here once left the outcome
+   * unstored and the connection held, and the tenant's later calls waited for a free one.
+   */
+  private async settle(call: QueuedCall, client: PoolClient, started: Date, outcome: Outcome | undefined, broken: Error | undefined, held: boolean): Promise<void> {
+    const id = String(call.id);
+    let historyWritten = false;
+    try {
       if (!broken) {
         await client.query(`rollback; ${outcome ? this.historySql(call, started, outcome) : ''}`).then(
           () => (historyWritten = outcome !== undefined),
@@ -369,13 +391,19 @@ export class RpcWorker {
           broken = e; // closing the connection releases the lock
         });
       }
-      // A broken connection is closed, which also releases the lock. The history row then goes
-      // through another connection: every call leaves one.
+    } catch (err) {
+      broken = err as Error;
+      this.logger.error({ call: id, err: (err as Error).message }, 'could not finish an rpc call; closing its connection');
+    } finally {
+      // A broken connection is closed, which also releases the lock.
       client.release(broken);
-      if (outcome && !historyWritten) {
-        await this.conns.query(call.database, this.historySql(call, started, outcome)).catch((e: Error) =>
-          this.logger.warn({ call: id, err: e.message }, 'could not write iasql_rpc history'),
-        );
+    }
+    // The history row then goes through another connection: every call leaves one.
+    if (outcome && !historyWritten) {
+      try {
+        await this.conns.query(call.database, this.historySql(call, started, outcome));
+      } catch (e) {
+        this.logger.warn({ call: id, err: (e as Error).message }, 'could not write iasql_rpc history');
       }
     }
   }
@@ -537,7 +565,7 @@ export class RpcWorker {
       v(String(call.id)),
       v(call.module),
       v(call.method),
-      `${v(JSON.stringify(call.args))}::jsonb`,
+      `${v(historyArgs(call.args))}::jsonb`,
       v(call.caller),
       `${v(started.toISOString())}::timestamptz`,
       'now()',
@@ -606,10 +634,26 @@ const queryOn = (c: PoolClient) => async <T>(sql: string, params?: unknown[]) =>
 
 /** History keeps results up to 64 KB; a larger one (a 10,000-item scan) is noted, not copied: quoting it cost more than the call. */
 const HISTORY_OUTPUT_MAX = 64 * 1024;
+/** How long a call waits for a connection to its database before it fails (IQ008: the engine cannot run calls there now). */
+const POOL_CONNECT_TIMEOUT_MS = 30_000;
 /** Announced calls kept waiting for a fast-path slot; beyond this, their graphile jobs take them. */
 const BACKLOG_MAX = 10_000;
 /** The hint of a timed-out call, the same as the caller's side gives (sql/user-database). */
 const TIMEOUT_HINT = 'raise the limit for this call with SET iasql.rpc_timeout_ms = ...';
+/**
+ * The arguments as the history keeps them. Never throws: it runs after the handler, where a throw
+ * would leave the call's outcome unstored; arguments too deep for JSON.stringify's recursion
+ * (refused by checkArguments, so never run) are noted instead of copied.
+ */
+function historyArgs(args: unknown): string {
+  if (jsonDepth(args) > MAX_ARGUMENT_DEPTH) return JSON.stringify({ omitted: `arguments nested more than ${MAX_ARGUMENT_DEPTH} levels deep are not kept in the history` });
+  try {
+    return JSON.stringify(args ?? null);
+  } catch (err) {
+    return JSON.stringify({ omitted: `arguments that cannot be written as JSON are not kept in the history (${(err as Error).message})` });
+  }
+}
+
 function historyOutput(result: unknown): string | null {
   const json = resultJson(result);
   return json === null || json.length <= HISTORY_OUTPUT_MAX ? json : JSON.stringify({ omitted: `a result of ${json.length} bytes is not kept in the history` });

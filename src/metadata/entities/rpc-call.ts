@@ -40,6 +40,13 @@ export class RpcCall {
   @Column({ name: 'worker_pid', type: 'integer', nullable: true })
   workerPid: number | null;
 
+  /**
+   * Backend pid of the LISTEN connection of the engine that keeps this queued call waiting for its
+   * database's share: while it lives, iasql_rpc_status adds no graphile job for the call.
+   */
+  @Column({ name: 'parked_by', type: 'integer', nullable: true })
+  parkedBy: number | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 
