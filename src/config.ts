@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors';
+import type { NotifyQueueGuardOptions } from './rpc/notify-queue';
 
 /**
  * Engine configuration. Every field comes from one environment variable; the default is
@@ -73,6 +74,12 @@ export interface Config {
    * local cloud, which are always allowed.
    */
   allowedEndpoints?: string[];
+  /**
+   * No environment variable: how often the engine reads the NOTIFY queue's usage and how old a
+   * tenant transaction must be to be ended while the queue fills (src/rpc/notify-queue.ts; tests
+   * shorten both). Defaults 5000 ms and 10000 ms.
+   */
+  notifyQueueGuard?: NotifyQueueGuardOptions;
   /**
    * IASQL_SHUTDOWN_GRACE_MS, default 10000: on a stop (Ctrl-C, SIGTERM), how long calls still
    * running may take to finish before they are ended (their callers get IQ005).

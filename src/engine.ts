@@ -23,6 +23,7 @@ import { configureRpc, setupRpc } from './rpc/setup';
 import { cloudImporter } from './commit/bind';
 import { DEFAULT_COMMIT_OPTIONS } from './commit/change-sets';
 import { EngineLiveness } from './rpc/liveness';
+import { NotifyQueueGuard } from './rpc/notify-queue';
 import { RpcWorker } from './rpc/worker';
 
 export interface Engine {
@@ -167,7 +168,12 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
         }
         await modules.ensureBootstrap(db);
       },
-      { queueGroup: rpc.group, tenantConnectionLimit: config.tenantConnectionLimit ?? QUOTA_DEFAULTS.tenantConnectionLimit },
+      {
+        queueGroup: rpc.group,
+        tenantConnectionLimit: config.tenantConnectionLimit ?? QUOTA_DEFAULTS.tenantConnectionLimit,
+        // A minute above the longest call a tenant may ask for: a call is one statement of its caller's.
+        tenantStatementTimeoutMs: quotas.maxTimeoutMs + 60_000,
+      },
       accounts && { create: (db) => accounts!.create(db), remove: (db) => accounts!.remove(db) },
     );
     const commitOptions = { ...DEFAULT_COMMIT_OPTIONS, concurrency: config.commitConcurrency ?? DEFAULT_COMMIT_OPTIONS.concurrency };
@@ -192,6 +198,9 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
       });
       await worker.start();
       cleanups.push(() => worker!.stop());
+      const guard = new NotifyQueueGuard(conns, config.metadataDatabase, logger, config.notifyQueueGuard);
+      guard.start();
+      cleanups.push(() => guard.stop());
     }
 
     const { token, source: tokenSource } = resolveAdminToken(config.home, config.adminToken);

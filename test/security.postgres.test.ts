@@ -338,7 +338,8 @@ describe('a hostile tenant in its own database', () => {
     expect(settings).toEqual(
       [
         { role: roles.engine, config: ['search_path=pg_catalog, pg_temp'], everywhere: true },
-        { role: tenant, config: ['search_path="$user", public, iasql_engine'], everywhere: false },
+        // With session limits: no tenant session parks idle in a transaction, or in one statement, for ever by default.
+        { role: tenant, config: ['search_path="$user", public, iasql_engine', 'idle_in_transaction_session_timeout=10min', 'statement_timeout=3660000ms'], everywhere: false },
       ].sort((x, y) => x.role.localeCompare(y.role)),
     );
   });

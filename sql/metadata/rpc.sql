@@ -66,7 +66,9 @@ BEGIN
   -- is added only if no engine has taken it after 250 ms (iasql_rpc_status adds it while the
   -- caller waits): adding, fetching and completing a job per call was 2 ms of a 6 ms no-op call
   -- on 2 cores. NOTIFY payloads are limited to 8000 bytes: larger calls get their job at once.
-  IF octet_length(v_payload) < 7900 THEN
+  -- So do all calls while the server's NOTIFY queue is filling (src/rpc/notify-queue.ts): an
+  -- announcement is up to 8 KB of it, the job's notification a few bytes.
+  IF octet_length(v_payload) < 7900 AND pg_catalog.pg_notification_queue_usage() < :notify_queue_threshold THEN
     PERFORM pg_notify((SELECT c.calls FROM public.rpc_channel c), v_payload);
   ELSE
     PERFORM graphile_worker.add_job('rpc', v_payload::json, max_attempts := 1, job_key := 'rpc:' || v_id, job_key_mode := 'unsafe_dedupe');

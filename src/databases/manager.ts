@@ -39,7 +39,20 @@ export interface DatabaseManagerOptions {
   queueGroup: string;
   /** CONNECTION LIMIT of each tenant role (and of its queue role). */
   tenantConnectionLimit: number;
+  /**
+   * The tenant role's default statement_timeout in its database, in ms: above the longest rpc
+   * call a tenant may ask for (a call is one statement of its caller's).
+   */
+  tenantStatementTimeoutMs: number;
 }
+
+/**
+ * How long a tenant session may sit idle inside a transaction (its role's default). A session
+ * that LISTENs and then parks in a transaction holds the server-wide NOTIFY queue's tail; with
+ * this and statement_timeout no session parks for ever by accident (a hostile one can SET them
+ * back: src/rpc/notify-queue.ts deals with that).
+ */
+export const TENANT_IDLE_IN_TRANSACTION_TIMEOUT = '10min';
 
 export interface DatabaseInfo {
   name: string;
@@ -163,6 +176,7 @@ export class DatabaseManager {
         // The tenant finds the engine's tables by their plain names. Set for the tenant's role only:
         // another role's session (an operator's) must not resolve names through public first.
         await c.query(`alter role ${ident(user)} in database ${ident(name)} set search_path = "$user", public, ${ENGINE_SCHEMA}`);
+        await this.limitTenantSessions(c, name, user);
         await this.provision(name, roles);
         this.conns.register(name, engine);
         const tenant = await this.conns.pool(name).connect();
@@ -306,6 +320,13 @@ export class DatabaseManager {
     if (legacy.length) {
       this.logger.warn({ databases: legacy }, `${LEGACY_MESSAGE('these databases')}`);
     }
+    const admin = await this.conns.pool(this.metadataDatabase).connect();
+    try {
+      // Databases made before these defaults existed get them too (and a changed ceiling).
+      for (const db of all.filter((d) => d.engineRole)) await this.limitTenantSessions(admin, db.name, db.roleName);
+    } finally {
+      admin.release();
+    }
     for (const db of all.filter((d) => d.engineRole)) {
       this.conns.register(db.name, { user: db.engineRole!, password: db.enginePassword! });
       // One database that cannot be prepared (a tenant's session holding locks the engine SQL
@@ -357,6 +378,13 @@ export class DatabaseManager {
     // A new database of the same name gets a new account: nothing of this one's cloud is inherited.
     if (this.localCloud) await this.localCloud.remove(name);
     await this.repo.delete({ name });
+  }
+
+  /** The tenant role's session defaults in its database (TENANT_IDLE_IN_TRANSACTION_TIMEOUT says why). */
+  private async limitTenantSessions(c: PoolClient, database: string, tenant: string): Promise<void> {
+    const where = `role ${ident(tenant)} in database ${ident(database)}`;
+    await c.query(`alter ${where} set idle_in_transaction_session_timeout = ${literal(TENANT_IDLE_IN_TRANSACTION_TIMEOUT)}`);
+    await c.query(`alter ${where} set statement_timeout = ${literal(`${Math.round(this.options.tenantStatementTimeoutMs)}ms`)}`);
   }
 
   private async isSuperuser(c: PoolClient): Promise<boolean> {

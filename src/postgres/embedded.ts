@@ -23,6 +23,8 @@ export interface EmbeddedPostgresOptions {
   home: string;
   port: number;
   logger: Logger;
+  /** More postgresql.conf lines (`name = value`), after the engine's own: tests use a small NOTIFY queue. */
+  settings?: string[];
 }
 
 export interface RunningPostgres {
@@ -213,6 +215,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     "listen_addresses = '127.0.0.1'",
     "unix_socket_directories = ''",
     'max_connections = 200',
+    // A client that connects and then stalls before it has authenticated holds a connection slot
+    // (counted before its role is known, so also against the superuser's reserve) until this
+    // ends it: Postgres' 60 s let a few hundred stalled connects lock everyone out for a minute.
+    "authentication_timeout = '10s'",
+    ...(opts.settings ?? []),
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dataDir, 'iasql.conf'), conf);
@@ -248,9 +255,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 }
 
 /** A throw-away cluster for tests and benchmarks (same code path, a temporary home). */
-export async function startTemporaryPostgres(port: number, logger: Logger) {
+export async function startTemporaryPostgres(port: number, logger: Logger, settings?: string[]) {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-pg-'));
-  const pg = await startEmbeddedPostgres({ home, port, logger });
+  const pg = await startEmbeddedPostgres({ home, port, logger, settings });
   return {
     ...pg,
     home,

@@ -7,6 +7,7 @@ import type { Logger } from '../logger';
 import type { Connections } from '../postgres/connections';
 import { packageRoot } from '../version';
 import { lockArgs, pgLocksMatch } from '../postgres/lock-keys';
+import { NOTIFY_QUEUE_THRESHOLD } from './notify-queue';
 import { graphileLogger } from './worker';
 
 export interface RpcSetup {
@@ -56,7 +57,8 @@ export async function setupRpc(conns: Connections, metadataDatabase: string, log
       .readFileSync(path.join(packageRoot(), 'sql', 'metadata', 'rpc.sql'), 'utf8')
       .replaceAll(':queue_group', ident(group))
       .replaceAll(':legacy_role', ident(legacy))
-      .replaceAll(':engine_alive_lock', pgLocksMatch('engineAlive'));
+      .replaceAll(':engine_alive_lock', pgLocksMatch('engineAlive'))
+      .replaceAll(':notify_queue_threshold', String(NOTIFY_QUEUE_THRESHOLD));
     await lock.query(sql);
     logger.debug({ group }, 'rpc queue ready');
     return { group, ...conns.endpoint, database: metadataDatabase };
