@@ -118,7 +118,7 @@ describe('ModuleRegistry.load refuses invalid modules', () => {
   // public back would resolve a tenant's functions and operators whenever the engine writes.
   test('a module function with a search_path naming public is refused, saying what to write instead', () => {
     expect(problemsOf([caseDir('search-path')])).toEqual([
-      "module 'public_path' version 0.1.0: 0.1.0/after_install.sql sets search_path to public, pg_temp: module functions must use SET search_path = pg_catalog, pg_temp and name their tables and functions with their schema (public.x), so nothing a tenant creates is resolved when the engine runs them",
+      "module 'public_path' version 0.1.0: 0.1.0/after_install.sql line 2 sets search_path to public, pg_temp: module functions must use SET search_path = pg_catalog, pg_temp and name their tables and functions with their schema (public.x), so nothing a tenant creates is resolved when the engine runs them",
     ]);
   });
 

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getMetadataArgsStorage, InstanceChecker } from 'typeorm';
 import { IasqlError } from '../errors';
+import { unsafeSearchPaths } from './sql-search-path';
 import { CycleError, dependencyOrder } from './graph';
 import type { CloudEntity } from '../commit/types';
 import { ModuleDefinition, ModuleEntity, ModuleVersion, RPC_TYPES, RpcMethod } from './define';
@@ -234,14 +235,10 @@ function loadModule(def: ModuleDefinition, file: string, problems: string[]): { 
  * a tenant's function or operator when the engine writes that table. Refused here, with the fix.
  */
 function checkSearchPath(at: string, file: SqlFile, problems: string[]) {
-  for (const m of file.sql.matchAll(/search_path\s*(?:=|\bTO\b)\s*([^;\n$]*)/gi)) {
-    const schemas = m[1].split(',').map((x) => x.trim().replace(/^['"]|['"]$/g, '').toLowerCase()).filter(Boolean);
-    const other = schemas.filter((x) => x !== 'pg_catalog' && x !== 'pg_temp');
-    if (other.length) {
-      problems.push(
-        `${at}: ${file.name} sets search_path to ${m[1].trim()}: module functions must use SET search_path = pg_catalog, pg_temp and name their tables and functions with their schema (public.x), so nothing a tenant creates is resolved when the engine runs them`,
-      );
-    }
+  for (const setting of unsafeSearchPaths(file.sql)) {
+    problems.push(
+      `${at}: ${file.name} line ${setting.line} sets search_path to ${setting.written || '(nothing)'}: module functions must use SET search_path = pg_catalog, pg_temp and name their tables and functions with their schema (public.x), so nothing a tenant creates is resolved when the engine runs them`,
+    );
   }
 }
 
