@@ -33,7 +33,7 @@ export const modules: Benchmark = {
         const report = await b.call('POST', `/v1/databases/${name}/upgrade`);
         upgrade.push(ms(t0));
         if (report.upgraded[0]?.to !== '0.2.0') throw new Error(`upgrade did not happen: ${JSON.stringify(report)}`);
-        const { rows } = await pool.query('select count(*)::int as n from bench_item where size_kb is not null');
+        const { rows } = await pool.query('select count(*)::int as n from public.bench_item where size_kb is not null');
         if (rows[0].n !== ROWS) throw new Error(`expected ${ROWS} rows after upgrade, found ${rows[0].n}`);
         await b.call('DELETE', `/v1/databases/${name}`);
       }
