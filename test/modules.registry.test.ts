@@ -231,3 +231,33 @@ describe('the engine refuses to start on invalid modules', () => {
     expect(await databaseExists(metadataDatabase)).toBe(false);
   });
 });
+
+describe('module folders that are packages, and modules left as TypeScript', () => {
+  const PACKAGES = path.join(__dirname, 'fixtures', 'module-packages');
+
+  test("a package folder loads its package.json main only, not its TypeScript sources beside it", () => {
+    // Before, both build/index.js and src/index.ts were loaded: "module 'fixture_pkg_shelf' is defined twice".
+    const registry = ModuleRegistry.load([BUILTIN_MODULES_DIR, path.join(PACKAGES, 'pkg_shelf')]);
+    const shelf = registry.get('fixture_pkg_shelf');
+    expect(shelf?.dir).toBe(path.join(PACKAGES, 'pkg_shelf', 'build'));
+    expect(shelf?.versions.map((v) => v.version)).toEqual(['0.1.0']);
+  });
+
+  test('a package whose main was never built is refused, saying to build it', () => {
+    const manifest = path.join(PACKAGES, 'pkg_missing_main', 'package.json');
+    expect(problemsOf([path.join(PACKAGES, 'pkg_missing_main')])).toEqual([
+      `${manifest}: its "main" is build/index.js, which does not exist (looked for ${path.join(PACKAGES, 'pkg_missing_main', 'build', 'index.js')}): build the package first (e.g. npm run build in ${path.join(PACKAGES, 'pkg_missing_main')})`,
+    ]);
+  });
+
+  // Under jest, ts-jest compiles index.ts; the compiled engine runs plain Node, which does not.
+  test('plain Node meeting an index.ts says it is TypeScript the engine does not compile, and how to build it', async () => {
+    const dir = path.join(__dirname, 'fixtures', 'typescript-uncompiled');
+    const script = `
+      const { ModuleRegistry, BUILTIN_MODULES_DIR } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'src', 'modules', 'registry'))});
+      try { ModuleRegistry.load([BUILTIN_MODULES_DIR, ${JSON.stringify(dir)}]); console.log('loaded'); } catch (err) { console.log(err.message); }`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script]);
+    const file = path.join(dir, 'ts_notes', 'index.ts');
+    expect(stdout.trim()).toMatch(new RegExp(`^the module registry is invalid:\\n  - ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: cannot be loaded: .+\\. It is TypeScript, which the engine does not compile: build the module to JavaScript \\(tsc with experimentalDecorators, emitDecoratorMetadata and module commonjs, its SQL files copied beside the output\\) and point IASQL_MODULE_PATH at the built folder, or give the package a package.json whose "main" is the built index.js$`));
+  });
+});

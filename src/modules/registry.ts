@@ -80,7 +80,12 @@ export class ModuleRegistry {
           const exported = require(file);
           def = exported?.default ?? exported;
         } catch (err) {
-          problems.push(`${file}: cannot be loaded: ${(err as Error).message}`);
+          const message = (err as Error).message.split('\n')[0];
+          problems.push(
+            file.endsWith('.ts')
+              ? `${file}: cannot be loaded: ${message}. It is TypeScript, which the engine does not compile: build the module to JavaScript (tsc with experimentalDecorators, emitDecoratorMetadata and module commonjs, its SQL files copied beside the output) and point IASQL_MODULE_PATH at the built folder, or give the package a package.json whose "main" is the built index.js`
+              : `${file}: cannot be loaded: ${message}`,
+          );
           continue;
         }
         if (!def || typeof def.name !== 'string' || !Array.isArray(def.versions)) {
@@ -134,20 +139,46 @@ export class ModuleRegistry {
   }
 }
 
+/**
+ * The module entry points in `dir`: its own (a package's package.json "main", else index.js, else
+ * index.ts), or those of its subfolders, one level down. A package folder is one module: its
+ * src/ and build output beside each other are never both loaded.
+ */
 function moduleIndexes(dir: string, problems: string[]): string[] {
-  const index = (d: string) => ['index.js', 'index.ts'].map((f) => path.join(d, f)).find((f) => fs.existsSync(f));
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
     problems.push(`module folder ${dir} does not exist`);
     return [];
   }
-  const own = index(dir);
-  if (own) return [own];
+  const own = moduleIndex(dir, problems);
+  if (own !== undefined) return own ? [own] : [];
   return fs
     .readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory())
-    .map((e) => index(path.join(dir, e.name)))
-    .filter((f): f is string => f !== undefined)
+    .map((e) => moduleIndex(path.join(dir, e.name), problems))
+    .filter((f): f is string => Boolean(f))
     .sort();
+}
+
+/** A folder's entry point; '' for a package whose main is missing (reported), undefined for a folder that is no module. */
+function moduleIndex(dir: string, problems: string[]): string | undefined {
+  const manifest = path.join(dir, 'package.json');
+  if (fs.existsSync(manifest)) {
+    let main: unknown;
+    try {
+      main = JSON.parse(fs.readFileSync(manifest, 'utf8')).main;
+    } catch (err) {
+      problems.push(`${manifest}: cannot be read as JSON: ${(err as Error).message}`);
+      return '';
+    }
+    if (typeof main === 'string' && main) {
+      const file = path.resolve(dir, main);
+      const found = [file, `${file}.js`, path.join(file, 'index.js')].find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+      if (found) return found;
+      problems.push(`${manifest}: its "main" is ${main}, which does not exist (looked for ${file}): build the package first (e.g. npm run build in ${dir})`);
+      return '';
+    }
+  }
+  return ['index.js', 'index.ts'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
 }
 
 /** What a module declares, kept even when the module is invalid. */
