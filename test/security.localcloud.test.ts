@@ -37,6 +37,7 @@ import {
   lambdaRole,
   listeningSockets,
   newAccount,
+  openStores,
   rawRequest,
   signedHeaders,
   signedRequest,
@@ -358,7 +359,8 @@ describe('regions and bounded resources', () => {
     }
   });
 
-  test('200 distinct made-up regions start no DynamoDB store: no socket, no directory', async () => {
+  test('200 distinct made-up regions start no DynamoDB store: no open store, no socket, no directory', async () => {
+    const stores = openStores(dataDir);
     const sockets = listeningSockets();
     const dirs = fs.readdirSync(path.join(dataDir, 'dynamodb', a.accountId)).sort();
     const answers = await Promise.all(
@@ -367,6 +369,7 @@ describe('regions and bounded resources', () => {
       ),
     );
     expect(new Set(answers.map((r) => r.status))).toEqual(new Set([400]));
+    expect(openStores(dataDir)).toBe(stores);
     expect(listeningSockets()).toBe(sockets);
     expect(fs.readdirSync(path.join(dataDir, 'dynamodb', a.accountId)).sort()).toEqual(dirs);
   });
