@@ -1,9 +1,9 @@
 import { CreateTableCommand, ListTablesCommand, PutItemCommand, ScanCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
-import { startTestEngine, stopTestEngine, type TestEngine } from './support/engine';
+import { startTestEngine, stopTestEngine, TEST_TOKEN, type TestEngine } from './support/engine';
 import { dynamoClient, newAccount } from './support/localcloud';
-import { processListeners, rawExchange, type Listener } from './support/raw-http';
+import { finalStatus, processListeners, rawExchange, RawRequest, type Listener } from './support/raw-http';
 
 /**
  * What a hostile process on the host (a Lambda handler, another user) can do to the engine's
@@ -116,7 +116,19 @@ describe('DynamoDB stores: nothing listens but the endpoint', () => {
   });
 });
 
-describe('aborted requests: every listener survives them', () => {
+describe('aborted and malformed requests: every listener survives them', () => {
+  const targets = () => [
+    { name: 'local cloud', port: cloudPort, head: (length?: number) => forgedHead({ key: a.accessKeyId, service: 'dynamodb', length }) },
+    {
+      name: 'REST API',
+      port: apiPort,
+      head: (length?: number) =>
+        `POST /v1/databases HTTP/1.1\r\nHost: 127.0.0.1:${apiPort}\r\nAuthorization: Bearer ${TEST_TOKEN}\r\nContent-Type: application/json\r\n` +
+        (length === undefined ? 'Transfer-Encoding: chunked' : `Content-Length: ${length}`) +
+        '\r\n\r\n',
+    },
+  ];
+
   test('a body cut short (Content-Length 1000, 5 bytes sent, socket gone) on every TCP listener this process added (the stores once had their own): the next request is served', async () => {
     for (const account of [a, b]) await dynamoClient(cloud, account).send(new ListTablesCommand({}));
     const added = processListeners().filter((l) => l.kind === 'tcp' && !before.some((x) => x.inode === l.inode));
@@ -127,4 +139,34 @@ describe('aborted requests: every listener survives them', () => {
       await stillServing();
     }
   });
+
+  test('a body cut short, a truncated chunked body, garbage, bad headers, a bad chunk, to the local cloud and the REST API: each is dropped or answered 400, and the next request is served', async () => {
+    for (const { name, port, head } of targets()) {
+      await rawExchange(port, head(1000) + 'hello', { abort: true });
+      await stillServing();
+      await rawExchange(port, head() + '5\r\nhello\r\n', { abort: true });
+      await stillServing();
+      for (const garbage of ['GARBAGE\r\n\r\n', `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header Line\r\n\r\n`, `${head()}zz\r\nhello\r\n`]) {
+        const answer = await rawExchange(port, garbage);
+        expect({ name, garbage, status: answer.status, closed: answer.closed }).toEqual({ name, garbage, status: 400, closed: true });
+        await stillServing();
+      }
+    }
+  });
+
+  test('a request whose headers never end (one byte every 500 ms) is answered 408 and closed within 20 s, on both listeners; the next request is served', async () => {
+    const slow = async (port: number) => {
+      const r = new RawRequest(port, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Slow: `);
+      const drip = setInterval(() => void r.write('a'), 500);
+      try {
+        await r.waitClosed(20_000);
+      } finally {
+        clearInterval(drip);
+        r.destroy();
+      }
+      return finalStatus(r.received);
+    };
+    expect(await Promise.all([slow(cloudPort), slow(apiPort)])).toEqual([408, 408]);
+    await stillServing();
+  }, 30_000);
 });

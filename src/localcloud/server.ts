@@ -1,6 +1,7 @@
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { createHttpServer, listenHttp } from '../http-server';
 import type { Logger } from '../logger';
 import { AccountRegistry, type LocalAccounts } from './accounts';
 import { AuthError, readSignature, UNKNOWN_KEY_MESSAGE, verifySignature, type AuthFailure, type RequestSignature } from './authenticate';
@@ -55,6 +56,8 @@ export interface LocalCloud {
 
 // What a real service accepts in one request, unless the service says otherwise (DynamoDB: 16 MB).
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** How long a client may take to send a whole request: a 70 MB CreateFunction over loopback takes well under a second. */
+const REQUEST_TIMEOUT_MS = 60_000;
 
 /** The error types AWS answers with, per failure: IAM (query protocol) names them differently. */
 const ERROR_TYPES: Record<AuthFailure | 'denied', { iam: string; other: string }> = {
@@ -94,7 +97,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     logger.info({ accountId }, 'local cloud account removed');
   });
 
-  const server = http.createServer((req, res) => {
+  const server = createHttpServer({ name: 'local cloud', logger, requestTimeoutMs: REQUEST_TIMEOUT_MS }, (req, res) => {
     // A throw here would take the engine down with it (a 'request' listener's exception is
     // uncaught): anything unexpected is answered as a 500 instead.
     const failed = (err: unknown) => {
@@ -200,10 +203,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   }
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, host, () => resolve());
-    });
+    await listenHttp(server, options.port, host, { name: 'local cloud', logger });
   } catch (err) {
     await Promise.all(Object.values(services).map((s) => s.stop()));
     throw err;
