@@ -1,9 +1,10 @@
 import { CreateTableCommand, ListTablesCommand, PutItemCommand, ScanCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
 import { startTestEngine, stopTestEngine, TEST_TOKEN, type TestEngine } from './support/engine';
-import { dynamoClient, newAccount } from './support/localcloud';
-import { finalStatus, processListeners, rawExchange, RawRequest, type Listener } from './support/raw-http';
+import { dynamoClient, lambdaClient, newAccount } from './support/localcloud';
+import { answerBody, finalStatus, processListeners, rawExchange, RawRequest, type Listener } from './support/raw-http';
 
 /**
  * What a hostile process on the host (a Lambda handler, another user) can do to the engine's
@@ -14,6 +15,10 @@ import { finalStatus, processListeners, rawExchange, RawRequest, type Listener }
  */
 
 const logger = createLogger('silent');
+const MiB = 1024 * 1024;
+/** The largest bodies each service takes (docs/security.md, "Local cloud: listeners and request bodies"). */
+const DYNAMODB_MAX = 16 * MiB;
+const LAMBDA_MAX = 69_905_067;
 
 let before: Listener[];
 let engine: TestEngine;
@@ -46,7 +51,8 @@ function amzNow(): { date: string; day: string } {
 interface ForgedHead {
   /** Access key id in the credential scope; the signature itself is made up. */
   key: string;
-  service: 'dynamodb' | 'lambda' | 'iam';
+  /** The signing name in the scope: a service it emulates, or any other. */
+  service: string;
   /** Content-Length; undefined: chunked. */
   length?: number;
   path?: string;
@@ -59,7 +65,7 @@ interface ForgedHead {
  */
 function forgedHead({ key, service, length, path = '/', expectContinue = false }: ForgedHead): string {
   const { date, day } = amzNow();
-  const type = { dynamodb: 'application/x-amz-json-1.0', lambda: 'application/json', iam: 'application/x-www-form-urlencoded' }[service];
+  const type = service === 'iam' ? 'application/x-www-form-urlencoded' : service === 'lambda' ? 'application/json' : 'application/x-amz-json-1.0';
   return [
     `POST ${path} HTTP/1.1`,
     `Host: 127.0.0.1:${cloudPort}`,
@@ -170,3 +176,100 @@ describe('aborted and malformed requests: every listener survives them', () => {
     await stillServing();
   }, 30_000);
 });
+
+describe('request bodies are capped and counted before they are read', () => {
+  test("a body declared over its service's limit is answered 413, in the service's shape, before any of it is sent, and the connection closes", async () => {
+    const cases = [
+      { service: 'dynamodb', length: DYNAMODB_MAX + 1, type: /"__type":"RequestEntityTooLarge"/ },
+      // Lambda (REST-JSON) names its error in a header.
+      { service: 'lambda', length: LAMBDA_MAX + 1, path: '/2015-03-31/functions', type: /^x-amzn-errortype: RequestEntityTooLargeException\r$/im },
+      { service: 'iam', length: DYNAMODB_MAX + 1, type: /<Code>RequestEntityTooLarge<\/Code>/ },
+    ];
+    for (const { service, length, path, type } of cases) {
+      const r = new RawRequest(cloudPort, forgedHead({ key: a.accessKeyId, service, length, path }));
+      await r.waitClosed();
+      expect({ service, status: finalStatus(r.received) }).toEqual({ service, status: 413 });
+      expect(service === 'lambda' ? r.received : answerBody(r.received)).toMatch(type);
+    }
+    await stillServing();
+  });
+
+  test('a chunked body is cut off as soon as it passes the limit: 413, and the server closes the connection', async () => {
+    const r = new RawRequest(cloudPort, forgedHead({ key: a.accessKeyId, service: 'dynamodb' }));
+    const piece = Buffer.concat([Buffer.from(`${MiB.toString(16)}\r\n`), Buffer.alloc(MiB, 'x'), Buffer.from('\r\n')]);
+    let sent = 0;
+    // Stops once the server answers or goes; at most four times the limit otherwise.
+    while (!/HTTP\/1\.1/.test(r.received) && !r.closed && sent < 4 * DYNAMODB_MAX) {
+      if (!(await r.write(piece))) break;
+      sent += MiB;
+    }
+    await r.waitClosed();
+    expect(finalStatus(r.received)).toBe(413);
+    expect(answerBody(r.received)).toMatch(/"__type":"RequestEntityTooLarge".*more than 16777216 bytes, chunked/);
+    // The rest is not read: the server says so, rather than keep the connection and drain it.
+    expect(r.received).toMatch(/^connection: close\r$/im);
+    await stillServing();
+  });
+
+  test("one key's bodies in memory are bounded: the body that would pass its budget is throttled before it is sent, across services; another key is not; the budget comes back", async () => {
+    const big = 60 * MiB;
+    const lambdaHead = (key: string) => forgedHead({ key, service: 'lambda', path: '/2015-03-31/functions', length: big, expectContinue: true });
+    // Two of A's 60 MB bodies fit its budget (twice Lambda's 70 MB limit): each is told to go on.
+    const inFlight = [new RawRequest(cloudPort, lambdaHead(a.accessKeyId)), new RawRequest(cloudPort, lambdaHead(a.accessKeyId))];
+    for (const r of inFlight) {
+      await r.waitFor(/^HTTP\/1\.1 100 Continue/);
+      await r.write(Buffer.alloc(MiB, '{'));
+    }
+    // A third, and a 15 MB DynamoDB body of the same key, would pass it: refused at once, unread.
+    const third = new RawRequest(cloudPort, lambdaHead(a.accessKeyId));
+    await third.waitClosed();
+    expect(finalStatus(third.received)).toBe(429);
+    expect(JSON.parse(answerBody(third.received))).toMatchObject({ __type: 'TooManyRequestsException', message: expect.stringContaining(`too many request bodies at once for access key ${a.accessKeyId}`) });
+    const dynamo = new RawRequest(cloudPort, forgedHead({ key: a.accessKeyId, service: 'dynamodb', length: 15 * MiB, expectContinue: true }));
+    await dynamo.waitClosed();
+    expect(finalStatus(dynamo.received)).toBe(400);
+    expect(JSON.parse(answerBody(dynamo.received)).__type).toBe('ThrottlingException');
+    // A scope naming no service, even one named like an Object property, is counted (and answered) the same.
+    for (const service of ['sqs', 'constructor']) {
+      const other = new RawRequest(cloudPort, forgedHead({ key: a.accessKeyId, service, length: 15 * MiB, expectContinue: true }));
+      await other.waitClosed();
+      expect({ service, status: finalStatus(other.received), type: JSON.parse(answerBody(other.received)).__type }).toEqual({ service, status: 400, type: 'ThrottlingException' });
+    }
+    // B is not held up by A: its own 60 MB body goes on, and its SDK calls work.
+    const bBody = new RawRequest(cloudPort, lambdaHead(b.accessKeyId));
+    await bBody.waitFor(/^HTTP\/1\.1 100 Continue/);
+    expect((await lambdaClient(cloud, b).send(new ListFunctionsCommand({}))).Functions).toEqual([]);
+
+    // The bodies in flight, sent whole, reach the signature check (and fail it).
+    for (const r of [...inFlight, bBody]) {
+      await r.write(Buffer.alloc(big - (r === bBody ? 0 : MiB), '{'));
+      await r.waitFor(/\r\n\r\n\{.*\}$/s);
+      expect(finalStatus(r.received)).toBe(403);
+      expect(JSON.parse(answerBody(r.received)).__type).toBe('InvalidSignatureException');
+      r.destroy();
+    }
+    // Answered, they hold nothing: two more of A's are told to go on; cut short, those give it back too.
+    for (let round = 0; round < 2; round++) {
+      const again = [await accepted(lambdaHead(a.accessKeyId)), await accepted(lambdaHead(a.accessKeyId))];
+      for (const r of again) r.destroy();
+    }
+    await stillServing();
+  }, 60_000);
+});
+
+/**
+ * A request that the local cloud tells to go on (100 Continue). The budget of a request whose
+ * client just went away comes back when the server has seen it go, a moment later: a bounded
+ * number of tries, each refused at once if the budget is not back yet.
+ */
+async function accepted(head: string): Promise<RawRequest> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const r = new RawRequest(cloudPort, head);
+    const answer = await r.waitFor(/^HTTP\/1\.1 \d{3}/).catch(() => '');
+    if (/^HTTP\/1\.1 100 /.test(answer)) return r;
+    expect(finalStatus(answer) ?? 429).toBe(429);
+    r.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('the local cloud kept refusing a body within the budget: what earlier requests held never came back');
+}

@@ -359,6 +359,11 @@ describe('regions and bounded resources', () => {
     }
   });
 
+  test("a service named like an Object property ('constructor', the one such name a scope can carry) is not emulated: 400 UnsupportedServiceException, not a 500", async () => {
+    const res = await signedRequest(cloud.endpoint, a, { service: 'constructor', path: '/', headers: { 'content-type': 'application/x-amz-json-1.0' }, body: '{}' });
+    expect({ status: res.status, type: JSON.parse(res.body).__type }).toEqual({ status: 400, type: 'UnsupportedServiceException' });
+  });
+
   test('200 distinct made-up regions start no DynamoDB store: no open store, no socket, no directory', async () => {
     const stores = openStores(dataDir);
     const sockets = listeningSockets();
