@@ -81,6 +81,10 @@ export function readBody(req: IncomingMessage, res: ServerResponse, { maxBytes, 
   }
   if (String(req.headers.expect).toLowerCase() === '100-continue') res.writeContinue();
   return new Promise((resolve, reject) => {
+    // A declared length is copied into one buffer of that size, made when the first byte comes:
+    // the body then costs what was taken from the budget, not that again for a list of chunks
+    // and their concatenation.
+    let whole: Buffer | undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     const stop = (err: BodyRefused) => {
@@ -91,13 +95,18 @@ export function readBody(req: IncomingMessage, res: ServerResponse, { maxBytes, 
       reject(err);
     };
     req.on('data', (chunk: Buffer) => {
+      if (declared !== undefined) {
+        // Node's parser never delivers more than a Content-Length declares.
+        whole ??= Buffer.allocUnsafe(declared);
+        size += chunk.copy(whole, size);
+        return;
+      }
       size += chunk.length;
-      // Node's parser never delivers more than a Content-Length declares: only chunked bodies get here.
       if (size > maxBytes) return stop(tooLarge(`more than ${maxBytes} bytes, chunked`));
-      if (declared === undefined && !take(chunk.length)) return stop(overBudget());
+      if (!take(chunk.length)) return stop(overBudget());
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('end', () => resolve(whole ? whole.subarray(0, size) : Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
 }
