@@ -32,7 +32,14 @@ export function createHttpServer(options: HttpServerOptions, handler: http.Reque
   const { name, logger } = options;
   const server = http.createServer(
     { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: options.requestTimeoutMs, connectionsCheckingInterval: CHECK_INTERVAL_MS },
-    handler,
+    (req, res) => {
+      // A request's or an answer's 'error' with no listener would be thrown: a client that went
+      // away (aborted, reset) is not the engine's failure, whatever the handler listens to.
+      const gone = (err: Error) => logger.debug({ listener: name, err: err.message }, 'client went away');
+      req.on('error', gone);
+      res.on('error', gone);
+      handler(req, res);
+    },
   );
   // With a listener, Node no longer answers these itself: answer as it would, and never throw.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

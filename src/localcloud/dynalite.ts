@@ -13,6 +13,7 @@ interface DynaliteOptions {
 interface DynaliteStore {
   db: { open(): Promise<void>; close(callback: (err?: Error | null) => void): void; status: string };
   tableDb: { awsAccountId: string; awsRegion: string };
+  lifecycleManager?: { forceClose(callback: (err?: Error | null) => void): void };
 }
 /** What dynalite's request listener touches of a request and of a response. */
 type DynaliteHandler = (req: EventEmitter & Pick<http.IncomingMessage, 'method' | 'url' | 'headers'>, res: AnswerSink) => void;
@@ -86,8 +87,12 @@ export async function startDynalite(dir: string, accountId: string, region: stri
         // dynalite's own close is its http.Server's, which refuses a server that never listened
         // before it closes the database: the store is closed directly (it waits for pending writes).
         store.db.close((err) => {
-          if (err) logger.error({ err: err.message, accountId, region }, 'local DynamoDB did not close cleanly');
-          resolve();
+          if (!err) return resolve();
+          // Writes still pending after dynalite's 10 s: closed anyway, as dynalite's own close does,
+          // so the directory's lock is released for the next open.
+          logger.error({ err: err.message, accountId, region }, 'local DynamoDB did not close cleanly');
+          if (store.lifecycleManager) store.lifecycleManager.forceClose(() => resolve());
+          else resolve();
         }),
       ),
   };

@@ -126,7 +126,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const server = createHttpServer({ name: 'local cloud', logger, requestTimeoutMs: REQUEST_TIMEOUT_MS }, onRequest);
   // A client that asks before sending its body (Expect: 100-continue) is told to go ahead only once
   // the body is within its limits (readBody), and is refused without sending it otherwise.
-  server.on('checkContinue', onRequest);
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
 
   function serve(req: http.IncomingMessage, res: http.ServerResponse, failed: (err: unknown) => void): void {
     const refuse = (status: number, type: string, message: string, service?: string, extra: Record<string, unknown> = {}) => {
