@@ -50,8 +50,16 @@ export function createHttpServer(options: HttpServerOptions, handler: http.Reque
       socket.destroy();
       return;
     }
-    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const [status, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, `the request did not arrive in time: send its headers within ${HEADERS_TIMEOUT_MS / 1000} s and all of it within ${options.requestTimeoutMs / 1000} s`]
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'the request headers are too large: send fewer or shorter ones']
+          : [400, `malformed HTTP request (${err.code ?? err.message}): send a well-formed HTTP/1.1 request`];
+    const body = `${name}: ${message}\n`;
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
     // A client that does not read its answer must not keep the socket: end() waits for it.
     setTimeout(() => socket.destroy(), CHECK_INTERVAL_MS).unref();
   });

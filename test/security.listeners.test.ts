@@ -155,6 +155,7 @@ describe('aborted and malformed requests: every listener survives them', () => {
       for (const garbage of ['GARBAGE\r\n\r\n', `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header Line\r\n\r\n`, `${head()}zz\r\nhello\r\n`]) {
         const answer = await rawExchange(port, garbage);
         expect({ name, garbage, status: answer.status, closed: answer.closed }).toEqual({ name, garbage, status: 400, closed: true });
+        expect(answer.received).toContain('malformed HTTP request');
         await stillServing();
       }
     }
@@ -170,6 +171,7 @@ describe('aborted and malformed requests: every listener survives them', () => {
         clearInterval(drip);
         r.destroy();
       }
+      expect(r.received).toContain('the request did not arrive in time: send its headers within 10 s');
       return finalStatus(r.received);
     };
     expect(await Promise.all([slow(cloudPort), slow(apiPort)])).toEqual([408, 408]);
