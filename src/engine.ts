@@ -10,6 +10,7 @@ import { perDatabaseConcurrency, QUOTA_DEFAULTS, type Config } from './config';
 import { CreatedDatabase, DatabaseManager } from './databases/manager';
 import { AWS_ENDPOINTS, writeSettings } from './databases/settings';
 import { IasqlError, PG, pgCode } from './errors';
+import { createHttpServer, listenHttp } from './http-server';
 import { startLocalCloud, type LocalCloud } from './localcloud';
 import type { Logger } from './logger';
 import { metadataDataSource } from './metadata/data-source';
@@ -205,7 +206,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
 
     const { token, source: tokenSource } = resolveAdminToken(config.home, config.adminToken);
     const app = createApi({ token, databases, registry, modules, rollouts, conns, metadataDatabase: config.metadataDatabase, logger });
-    const server = await listen(app, config.apiHost, config.apiPort);
+    const server = await listen(app, config.apiHost, config.apiPort, logger);
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as AddressInfo).port;
     const apiUrl = `http://${config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost}:${port}`;
@@ -306,16 +307,18 @@ async function ensureFirstDatabase(config: Config, databases: DatabaseManager, l
   return { firstDatabase, urlFile: existing(urlFile), awsFile: existing(awsFile) };
 }
 
-function listen(app: ReturnType<typeof createApi>, host: string, port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
-    server.once('listening', () => resolve(server));
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new IasqlError('port_in_use', `port ${port} on ${host} is already in use; set IASQL_API_PORT to another port`)
-          : err,
-      ),
-    );
-  });
+/** The REST API's bodies are at most 100 kB of JSON: a client that takes longer than this to send one is not sending it. */
+const API_REQUEST_TIMEOUT_MS = 30_000;
+
+async function listen(app: ReturnType<typeof createApi>, host: string, port: number, logger: Logger): Promise<Server> {
+  const server = createHttpServer({ name: 'REST API', logger, requestTimeoutMs: API_REQUEST_TIMEOUT_MS }, app);
+  try {
+    await listenHttp(server, port, host, { name: 'REST API', logger });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new IasqlError('port_in_use', `port ${port} on ${host} is already in use; set IASQL_API_PORT to another port`);
+    }
+    throw err;
+  }
+  return server;
 }

@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { createLogger } from '../src/logger';
-import { awsCli, dynamoClient as dynamo, listeningSockets, newAccount, signedRequest } from './support/localcloud';
+import { awsCli, dynamoClient as dynamo, listeningSockets, newAccount, openStores, signedRequest } from './support/localcloud';
 
 const logger = createLogger('silent');
 
@@ -231,12 +231,13 @@ describe('DynamoDB stores: opened on demand, a bounded number at once', () => {
   });
   afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-  test('at most maxOpenDynamoDb listen at once; a closed one reopens from its directory with its tables and items', async () => {
+  test('at most maxOpenDynamoDb are open at once, none listening; a closed one reopens from its directory with its tables and items', async () => {
     const before = listeningSockets();
     const cloud = await startLocalCloud({ port: 0, dataDir, logger, maxOpenDynamoDb: 2 });
     try {
       // The endpoint itself; no store is opened before a request needs it.
       expect(listeningSockets()).toBe(before + 1);
+      expect(openStores(dataDir)).toBe(0);
       const account = await newAccount(cloud);
       const regions = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1'];
       for (const region of regions) {
@@ -244,19 +245,23 @@ describe('DynamoDB stores: opened on demand, a bounded number at once', () => {
         await ddb.send(new CreateTableCommand(provisioned(`t_${region}`)));
         expect((await waitUntilTableExists(waiter(ddb), { TableName: `t_${region}` })).state).toBe('SUCCESS');
         await ddb.send(new PutItemCommand({ TableName: `t_${region}`, Item: { id: { S: 'k' }, v: { S: region } } }));
-        expect(listeningSockets()).toBeLessThanOrEqual(before + 1 + 2);
+        expect(openStores(dataDir)).toBeGreaterThan(0);
+        expect(openStores(dataDir)).toBeLessThanOrEqual(2);
       }
       for (const region of regions) {
         const ddb = dynamo(cloud, account, region);
         expect((await ddb.send(new ListTablesCommand({}))).TableNames).toEqual([`t_${region}`]);
         expect((await ddb.send(new DescribeTableCommand({ TableName: `t_${region}` }))).Table?.TableStatus).toBe('ACTIVE');
         expect((await ddb.send(new GetItemCommand({ TableName: `t_${region}`, Key: { id: { S: 'k' } } }))).Item?.v).toEqual({ S: region });
-        expect(listeningSockets()).toBeLessThanOrEqual(before + 1 + 2);
+        expect(openStores(dataDir)).toBeGreaterThan(0);
+        expect(openStores(dataDir)).toBeLessThanOrEqual(2);
       }
     } finally {
       await cloud.stop();
     }
+    // Only the endpoint ever listened.
     expect(listeningSockets()).toBe(before);
+    expect(openStores(dataDir)).toBe(0);
   });
 
   test('a store that cannot open (its directory locked by another process) answers 500, and the engine goes on', async () => {

@@ -37,6 +37,7 @@ import {
   lambdaRole,
   listeningSockets,
   newAccount,
+  openStores,
   rawRequest,
   signedHeaders,
   signedRequest,
@@ -358,7 +359,13 @@ describe('regions and bounded resources', () => {
     }
   });
 
-  test('200 distinct made-up regions start no DynamoDB store: no socket, no directory', async () => {
+  test("a service named like an Object property ('constructor', the one such name a scope can carry) is not emulated: 400 UnsupportedServiceException, not a 500", async () => {
+    const res = await signedRequest(cloud.endpoint, a, { service: 'constructor', path: '/', headers: { 'content-type': 'application/x-amz-json-1.0' }, body: '{}' });
+    expect({ status: res.status, type: JSON.parse(res.body).__type }).toEqual({ status: 400, type: 'UnsupportedServiceException' });
+  });
+
+  test('200 distinct made-up regions start no DynamoDB store: no open store, no socket, no directory', async () => {
+    const stores = openStores(dataDir);
     const sockets = listeningSockets();
     const dirs = fs.readdirSync(path.join(dataDir, 'dynamodb', a.accountId)).sort();
     const answers = await Promise.all(
@@ -367,6 +374,7 @@ describe('regions and bounded resources', () => {
       ),
     );
     expect(new Set(answers.map((r) => r.status))).toEqual(new Set([400]));
+    expect(openStores(dataDir)).toBe(stores);
     expect(listeningSockets()).toBe(sockets);
     expect(fs.readdirSync(path.join(dataDir, 'dynamodb', a.accountId)).sort()).toEqual(dirs);
   });

@@ -1,6 +1,6 @@
+import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
 import type { Logger } from '../logger';
 
 interface DynaliteOptions {
@@ -13,21 +13,52 @@ interface DynaliteOptions {
 interface DynaliteStore {
   db: { open(): Promise<void>; close(callback: (err?: Error | null) => void): void; status: string };
   tableDb: { awsAccountId: string; awsRegion: string };
+  lifecycleManager?: { forceClose(callback: (err?: Error | null) => void): void };
+}
+/** What dynalite's request listener touches of a request and of a response. */
+type DynaliteHandler = (req: EventEmitter & Pick<http.IncomingMessage, 'method' | 'url' | 'headers'>, res: AnswerSink) => void;
+interface AnswerSink {
+  statusCode: number;
+  setHeader(name: string, value: string | number): void;
+  end(body?: string | Buffer): void;
 }
 
-/** One dynalite: DynamoDB for one account in one region, on an ephemeral 127.0.0.1 port. */
+/** One request to a store, the body read whole. */
+export interface StoreRequest {
+  method: string;
+  /** Path and query, as the client sent them. */
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+export interface StoreAnswer {
+  status: number;
+  /** Lower-case names; content-length matches `body`. */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** One dynalite: DynamoDB for one account in one region, reachable only through `request`. */
 export interface Dynalite {
-  port: number;
-  /** Keep-alive connections to it, ended with it (a stale one must never reach a later dynalite on the same port). */
-  agent: http.Agent;
-  /** Closes the server and its LevelDB (releasing the directory's lock). Never rejects: failures are logged. */
+  /** Rejects only when dynalite throws while reading the request (answered as a 500 by the caller). */
+  request(r: StoreRequest): Promise<StoreAnswer>;
+  /** Closes its LevelDB (releasing the directory's lock). Never rejects: failures are logged. */
   close(): Promise<void>;
 }
 
 /**
- * Starts dynalite on the LevelDB directory `dir` (created if missing), answering with ARNs of
+ * Opens dynalite on the LevelDB directory `dir` (created if missing), answering with ARNs of
  * `accountId` and `region`, and resolves once its database is open. Tables stay CREATING,
  * UPDATING or DELETING for `transitionMs` (default 0).
+ *
+ * Nothing listens: requests are handed to dynalite's request listener in this process. A store
+ * on a 127.0.0.1 port was reachable by anything on the host (a Lambda handler reads the ports
+ * from /proc/net/tcp), and dynalite only checks that a signature is there, not whose: every
+ * account's tables were open to it; an aborted request on that port made dynalite throw from its
+ * request's 'error' event and took the engine down. A unix socket in a 0700 directory would also
+ * keep others out, but still needs the socket files cleaned up after a killed engine, a path
+ * under 108 bytes, and an HTTP round trip per request; a call needs none of that, and the only
+ * door left is the local cloud's endpoint, which verifies signatures.
  *
  * Waiting for the open matters: dynalite serves requests whether or not LevelDB opened (it can
  * fail: no file descriptors left, the directory locked), and a ListTables on a database that is
@@ -37,62 +68,81 @@ export interface Dynalite {
  */
 export async function startDynalite(dir: string, accountId: string, region: string, logger: Logger, transitionMs = 0): Promise<Dynalite> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const { server, store } = createDynalite({ path: dir, createTableMs: transitionMs, deleteTableMs: transitionMs, updateTableMs: transitionMs });
+  const { handler, store } = createDynalite({ path: dir, createTableMs: transitionMs, deleteTableMs: transitionMs, updateTableMs: transitionMs });
   // ARNs are built from these when a table is created (dynalite reads them from the environment otherwise).
   store.tableDb.awsAccountId = accountId;
   store.tableDb.awsRegion = region;
-  server.on('error', (err) => logger.error({ err: err.message, accountId, region }, 'local DynamoDB server error'));
   try {
     await store.db.open();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
   } catch (err) {
-    // Listening failed with the database open: close it here, the server's close would not.
-    if (store.db.status === 'open') await new Promise<void>((resolve) => store.db.close(() => resolve()));
     // LevelDB's own reason (a held lock, no file descriptors left) is the cause of abstract-level's "Database failed to open".
     const cause = (err as Error).cause as Error | undefined;
     throw new Error(`cannot open local DynamoDB for ${accountId} in ${region}: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}`, { cause: err });
   }
-  const { port } = server.address() as AddressInfo;
-  logger.debug({ accountId, region, port }, 'local DynamoDB opened');
-  const agent = new http.Agent({ keepAlive: true });
+  logger.debug({ accountId, region }, 'local DynamoDB opened');
   return {
-    port,
-    agent,
-    close: () => {
-      agent.destroy();
-      return closeQuietly(server, logger, accountId, region);
-    },
+    request: (r) => call(handler, r),
+    close: () =>
+      new Promise<void>((resolve) =>
+        // dynalite's own close is its http.Server's, which refuses a server that never listened
+        // before it closes the database: the store is closed directly (it waits for pending writes).
+        store.db.close((err) => {
+          if (!err) return resolve();
+          // Writes still pending after dynalite's 10 s: closed anyway, as dynalite's own close does,
+          // so the directory's lock is released for the next open.
+          logger.error({ err: err.message, accountId, region }, 'local DynamoDB did not close cleanly');
+          if (store.lifecycleManager) store.lifecycleManager.forceClose(() => resolve());
+          else resolve();
+        }),
+      ),
   };
 }
 
-function closeQuietly(server: http.Server, logger: Logger, accountId: string, region: string): Promise<void> {
-  server.closeAllConnections();
-  return new Promise<void>((resolve) =>
-    server.close((err) => {
-      // A server that never listened says so; its database was never served.
-      if (err && (err as NodeJS.ErrnoException).code !== 'ERR_SERVER_NOT_RUNNING') {
-        logger.error({ err: err.message, accountId, region }, 'local DynamoDB did not close cleanly');
-      }
-      resolve();
-    }),
-  );
+/**
+ * Runs one request through dynalite's request listener. The request is an emitter that gives the
+ * whole body at once and never fails, so dynalite's "throw on a request error" can no longer
+ * fire; what it throws while reading the request (synchronously, inside the emits) rejects.
+ */
+function call(handler: DynaliteHandler, r: StoreRequest): Promise<StoreAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = Object.assign(new EventEmitter(), { method: r.method, url: r.url, headers: r.headers });
+    const headers: Record<string, string> = {};
+    const res: AnswerSink = {
+      statusCode: 200,
+      setHeader: (name, value) => {
+        headers[name.toLowerCase()] = String(value);
+      },
+      end: (body) => {
+        const bytes = Buffer.from(body ?? '');
+        // It only sets Transfer-Encoding on the answer to a body over 16 MB (which the endpoint refuses first).
+        delete headers['transfer-encoding'];
+        headers['content-length'] = String(bytes.length);
+        resolve({ status: res.statusCode, headers, body: bytes });
+      },
+    };
+    try {
+      handler(req, res);
+      if (r.body.length) req.emit('data', r.body);
+      req.emit('end');
+    } catch (err) {
+      reject(err as Error);
+    }
+  });
 }
 
 // dynalite ships no TypeScript declarations. Loaded with the first DynamoDB request (~100 ms),
 // not when the engine starts.
 /* eslint-disable @typescript-eslint/no-require-imports */
-function createDynalite(options: DynaliteOptions): { server: http.Server; store: DynaliteStore } {
+function createDynalite(options: DynaliteOptions): { handler: DynaliteHandler; store: DynaliteStore } {
   const dynalite = require('dynalite') as (o: DynaliteOptions) => http.Server;
   const db = require('dynalite/db') as { create(o: DynaliteOptions): DynaliteStore };
   const create = db.create;
   let store: DynaliteStore | undefined;
   db.create = (o) => (store = create(o));
   try {
+    // The server is never listened on: only its request listener (bound to the store) is used.
     const server = dynalite(options);
-    return { server, store: store! };
+    return { handler: server.listeners('request')[0] as DynaliteHandler, store: store! };
   } finally {
     db.create = create;
   }

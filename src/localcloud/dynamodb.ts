@@ -3,11 +3,11 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import type { Logger } from '../logger';
 import { BoundedPool } from './bounded-pool';
-import { startDynalite, type Dynalite } from './dynalite';
+import { startDynalite, type Dynalite, type StoreAnswer } from './dynalite';
 import { scratchDir } from './files';
 import { sendAwsError, type AuthenticatedRequest, type LocalService } from './service';
 
-/** dynalites open at once by default: each holds a listening socket and a LevelDB's files. */
+/** dynalites open at once by default: each holds a LevelDB's files and memory. */
 export const DEFAULT_MAX_OPEN_DYNAMODB = 32;
 /**
  * dynalite answers CreateTable, UpdateTable and DeleteTable first and writes the table's new
@@ -30,8 +30,8 @@ const SETTLE_TIMEOUT_MS = 2000;
  * DynamoDB: one dynalite per account and region, each with its own LevelDB directory
  * `<dataDir>/<accountId>/<region>`. dynalite keeps a single table namespace whatever a request
  * is signed for, while DynamoDB tables belong to an account and a region; so each pair gets its
- * own dynalite, and an account can only ever reach its own. Requests are forwarded to it over
- * 127.0.0.1. At most `maxOpen` are open at once: the least recently used idle one is closed and
+ * own dynalite, and an account can only ever reach its own. Requests are handed to it in this
+ * process (nothing listens: see startDynalite). At most `maxOpen` are open at once: the least recently used idle one is closed and
  * reopened from its directory on demand. Without a data directory the LevelDBs live in a
  * temporary directory removed on stop (an in-memory store could not be closed and reopened).
  * Tables change state at once (no CREATING/DELETING/UPDATING delay) unless `propagationMs` says otherwise.
@@ -75,14 +75,13 @@ export class LocalDynamoDb implements LocalService {
 
   /**
    * Passes the request to `dynalite` and its answer back; settles once the exchange is over, so
-   * the dynalite is not closed under it. The body was read whole before this point:
-   * dynalite always gets a complete request, even when the client goes away (an aborted request
-   * would throw inside dynalite).
+   * the dynalite is not closed under it. The body was read whole before this point: dynalite
+   * always gets a complete request, even when the client goes away.
    */
   private async forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, dynalite: Dynalite): Promise<void> {
     const target = String(req.headers['x-amz-target']);
     const settles = SETTLES[target];
-    if (!settles) return this.pipe(req, body, res, dynalite);
+    if (!settles) return this.relay(req, body, res, dynalite);
     const table = tableName(body);
     const busy = this.propagationMs > 0 && target !== 'DynamoDB_20120810.CreateTable' ? await this.inTransition(dynalite, req, table) : undefined;
     if (busy) return sendAwsError(req, res, 400, 'ResourceInUseException', busy, {}, 'dynamodb');
@@ -105,35 +104,19 @@ export class LocalDynamoDb implements LocalService {
     return doing && `Attempt to change a resource which is still in use: Table is being ${doing}: ${table}`;
   }
 
-  private pipe(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, { port, agent }: Dynalite): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: forwardedHeaders(req, body), agent }, (answer) => {
-        res.writeHead(answer.statusCode ?? 500, answer.headers);
-        answer.pipe(res);
-        // A client that went away stops reading: drain the answer anyway so the exchange ends.
-        res.on('close', () => answer.resume());
-        answer.on('close', resolve);
-      });
-      upstream.on('error', reject);
-      upstream.end(body);
-    });
+  private async relay(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, dynalite: Dynalite): Promise<void> {
+    const answer = await this.call(dynalite, req, body);
+    res.writeHead(answer.status, answer.headers);
+    res.end(answer.body);
   }
 
-  /** One request to `dynalite`, its answer read whole. `target` replaces the request's operation. */
-  private call({ port, agent }: Dynalite, req: http.IncomingMessage, body: Buffer, target?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
-    const headers = forwardedHeaders(req, body);
+  /** One request to `dynalite`. `target` replaces the request's operation. */
+  private call(dynalite: Dynalite, req: http.IncomingMessage, body: Buffer, target?: string): Promise<StoreAnswer> {
+    const headers: http.IncomingHttpHeaders = { ...req.headers, 'content-length': String(body.length) };
+    delete headers['transfer-encoding'];
     if (target) headers['x-amz-target'] = target;
-    return new Promise((resolve, reject) => {
-      // The request's own path: a presigned request keeps its query (dynalite wants some signature there).
-      const upstream = http.request({ host: '127.0.0.1', port, method: 'POST', path: req.url, headers, agent }, (answer) => {
-        const chunks: Buffer[] = [];
-        answer.on('data', (c: Buffer) => chunks.push(c));
-        answer.on('end', () => resolve({ status: answer.statusCode ?? 500, headers: answer.headers, body: Buffer.concat(chunks) }));
-        answer.on('error', reject);
-      });
-      upstream.on('error', reject);
-      upstream.end(body);
-    });
+    // The request's own path: a presigned request keeps its query (dynalite wants some signature there).
+    return dynalite.request({ method: req.method ?? 'POST', url: req.url ?? '/', headers, body });
   }
 
   /** Waits until dynalite has written the table's new state (see SETTLES). */
@@ -169,13 +152,6 @@ export class LocalDynamoDb implements LocalService {
     await this.pool.stop();
     if (this.scratch) fs.rmSync(this.scratch, { recursive: true, force: true });
   }
-}
-
-/** The request's headers for dynalite, with the length of the body as read (never chunked). */
-function forwardedHeaders(req: http.IncomingMessage, body: Buffer): http.OutgoingHttpHeaders {
-  const headers: http.OutgoingHttpHeaders = { ...req.headers, 'content-length': String(body.length) };
-  delete headers['transfer-encoding'];
-  return headers;
 }
 
 function tableName(body: Buffer): string | undefined {

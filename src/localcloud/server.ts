@@ -1,6 +1,7 @@
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { createHttpServer, listenHttp } from '../http-server';
 import type { Logger } from '../logger';
 import { AccountRegistry, type LocalAccounts } from './accounts';
 import { AuthError, readSignature, UNKNOWN_KEY_MESSAGE, verifySignature, type AuthFailure, type RequestSignature } from './authenticate';
@@ -10,6 +11,7 @@ import { FaultSet, type LocalFaults } from './faults';
 import { LocalIam } from './iam';
 import { LocalLambda } from './lambda';
 import { isAwsRegion } from './regions';
+import { BodyBudget, BodyRefused, readBody } from './request-body';
 import { sendAwsError, type LocalService } from './service';
 
 export interface LocalCloudOptions {
@@ -55,6 +57,15 @@ export interface LocalCloud {
 
 // What a real service accepts in one request, unless the service says otherwise (DynamoDB: 16 MB).
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** How long a client may take to send a whole request: a 70 MB CreateFunction over loopback takes well under a second. */
+const REQUEST_TIMEOUT_MS = 60_000;
+/** How each service says "slow down", as AWS does: the SDKs retry these with backoff. */
+const THROTTLED: Record<string, [status: number, type: string]> = {
+  dynamodb: [400, 'ThrottlingException'],
+  lambda: [429, 'TooManyRequestsException'],
+  iam: [400, 'Throttling'],
+  default: [400, 'ThrottlingException'],
+};
 
 /** The error types AWS answers with, per failure: IAM (query protocol) names them differently. */
 const ERROR_TYPES: Record<AuthFailure | 'denied', { iam: string; other: string }> = {
@@ -94,7 +105,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     logger.info({ accountId }, 'local cloud account removed');
   });
 
-  const server = http.createServer((req, res) => {
+  // Twice the largest body any service takes: one key can send its largest request while another
+  // is still being answered, and a key's requests never hold more than that in memory at once.
+  const budget = new BodyBudget(2 * Math.max(MAX_BODY_BYTES, ...Object.values(services).map((s) => s.maxBodyBytes ?? MAX_BODY_BYTES)));
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // A throw here would take the engine down with it (a 'request' listener's exception is
     // uncaught): anything unexpected is answered as a 500 instead.
     const failed = (err: unknown) => {
@@ -107,7 +122,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     } catch (err) {
       failed(err);
     }
-  });
+  };
+  const server = createHttpServer({ name: 'local cloud', logger, requestTimeoutMs: REQUEST_TIMEOUT_MS }, onRequest);
+  // A client that asks before sending its body (Expect: 100-continue) is told to go ahead only once
+  // the body is within its limits (readBody), and is refused without sending it otherwise.
+  server.on('checkContinue', (req, res) => server.emit('request', req, res));
 
   function serve(req: http.IncomingMessage, res: http.ServerResponse, failed: (err: unknown) => void): void {
     const refuse = (status: number, type: string, message: string, service?: string, extra: Record<string, unknown> = {}) => {
@@ -141,12 +160,13 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       );
     }
     const { scope } = signature;
-    const service = services[scope.service];
+    // Own names only: a scope naming 'constructor' must not find Object's.
+    const service = Object.hasOwn(services, scope.service) ? services[scope.service] : undefined;
     // Unknown keys are refused before their body is read.
     if (!accounts.byAccessKey(scope.accessKeyId)) return refuse(403, typeOf('unknownKey', scope.service), UNKNOWN_KEY_MESSAGE, scope.service);
 
     const signed = signature;
-    readBody(req, service?.maxBodyBytes ?? MAX_BODY_BYTES).then(
+    readBody(req, res, { maxBytes: service?.maxBodyBytes ?? MAX_BODY_BYTES, budget, key: scope.accessKeyId }).then(
       (body) => {
         try {
           route(body);
@@ -155,11 +175,25 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         }
       },
       (err: Error) => {
-        if (!(err instanceof BodyTooLarge)) res.destroy();
-        else if (service?.bodyTooLarge) service.bodyTooLarge(req, res);
-        else sendAwsError(req, res, 413, 'RequestEntityTooLarge', err.message);
+        try {
+          refuseBody(err);
+        } catch (unexpected) {
+          failed(unexpected);
+        }
       },
     );
+
+    function refuseBody(err: Error): void {
+      if (!(err instanceof BodyRefused)) return void res.destroy(); // the client went away
+      // The rest of the body is never read: the connection ends with the answer.
+      res.setHeader('connection', 'close');
+      if (err.reason === 'overBudget') {
+        const [status, type] = Object.hasOwn(THROTTLED, scope.service) ? THROTTLED[scope.service] : THROTTLED.default;
+        return sendAwsError(req, res, status, type, err.message, {}, scope.service);
+      }
+      if (service?.bodyTooLarge) service.bodyTooLarge(req, res);
+      else sendAwsError(req, res, 413, 'RequestEntityTooLarge', err.message, {}, scope.service);
+    }
 
     function route(body: Buffer): void {
       // Looked up again: the account may have been removed while the body came in.
@@ -200,10 +234,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   }
 
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, host, () => resolve());
-    });
+    await listenHttp(server, options.port, host, { name: 'local cloud', logger });
   } catch (err) {
     await Promise.all(Object.values(services).map((s) => s.stop()));
     throw err;
@@ -226,25 +257,4 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       await Promise.all(Object.values(services).map((s) => s.stop()));
     },
   };
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge(`request body larger than ${max} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }

@@ -184,10 +184,7 @@ export async function signedRequest(endpoint: string, credentials: Credentials, 
   return rawRequest(endpoint, { ...r, headers: await signedHeaders(endpoint, credentials, r) });
 }
 
-/**
- * TCP sockets this process listens on (from /proc): each open dynalite listens on one, so this
- * counts them from outside the local cloud.
- */
+/** TCP sockets this process listens on (from /proc). DynamoDB stores listen on none (openStores counts them). */
 export function listeningSockets(): number {
   const inodes = new Set<string>();
   for (const fd of fs.readdirSync('/proc/self/fd')) {
@@ -204,6 +201,23 @@ export function listeningSockets(): number {
       const cols = line.trim().split(/\s+/);
       // st 0A: LISTEN; column 9: the inode.
       if (cols[3] === '0A' && inodes.has(cols[9])) count++;
+    }
+  }
+  return count;
+}
+
+/**
+ * DynamoDB stores open in this process under `dir` (a local cloud's data directory): each open
+ * store holds its LevelDB's LOCK file open. The stores listen on nothing, so this is how to count them.
+ */
+export function openStores(dir: string): number {
+  let count = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir + path.sep) && target.endsWith(`${path.sep}LOCK`)) count++;
+    } catch {
+      // closed meanwhile
     }
   }
   return count;
