@@ -15,9 +15,11 @@ Usage:
   iasql db create NAME        create a managed database; prints its connection string once
   iasql db list               list managed databases
   iasql db drop NAME          drop a managed database, its role and its sessions
+  iasql db password NAME      give a database's login role a new password; prints the new connection string once
+  iasql status                what the engine is doing: queue, and per database its modules, calls and commit
   iasql help                  this text
 
-The db commands talk to the REST API at IASQL_API_URL (default http://IASQL_API_HOST:IASQL_API_PORT)
+The db and status commands talk to the REST API at IASQL_API_URL (default http://IASQL_API_HOST:IASQL_API_PORT)
 with the token from IASQL_ADMIN_TOKEN or <IASQL_HOME>/admin-token.`;
 
 /** A spinner on stderr while `work` runs; silent when stderr is not a terminal. */
@@ -112,12 +114,21 @@ function client() {
 
 async function db(args: string[]) {
   const [sub, name, ...extra] = args;
-  const needsName = sub === 'create' || sub === 'drop';
-  if (!['create', 'list', 'drop'].includes(sub ?? '') || (needsName && !name) || (!needsName && name) || extra.length) {
-    throw new IasqlError('usage', `usage: iasql db create NAME | iasql db list | iasql db drop NAME`);
+  const needsName = sub === 'create' || sub === 'drop' || sub === 'password';
+  if (!['create', 'list', 'drop', 'password'].includes(sub ?? '') || (needsName && !name) || (!needsName && name) || extra.length) {
+    throw new IasqlError('usage', `usage: iasql db create NAME | iasql db list | iasql db drop NAME | iasql db password NAME`);
   }
   const call = client();
-  if (sub === 'create') {
+  if (sub === 'password') {
+    const changed = await withSpinner(`changing the password of ${name}`, call('POST', `/v1/databases/${encodeURIComponent(name)}/password`));
+    process.stdout.write(
+      `new password for database ${changed.name} (role ${changed.user}); sessions already connected keep working
+` +
+        `connection string (shown once, keep it safe):
+  ${changed.connectionString}
+`,
+    );
+  } else if (sub === 'create') {
     const created = await withSpinner(`creating database ${name}`, call('POST', '/v1/databases', { name }));
     process.stdout.write(
       `created database ${created.name} (role ${created.user})\n` +
@@ -134,16 +145,43 @@ async function db(args: string[]) {
     const { databases } = await withSpinner('listing databases', call('GET', '/v1/databases'));
     if (!databases.length) process.stdout.write('no databases\n');
     const rows = databases.map((d: Record<string, string>) => [d.name, d.user, d.status, d.engineVersion, d.createdAt]);
-    const all: string[][] = [['NAME', 'USER', 'STATUS', 'ENGINE', 'CREATED'], ...rows];
-    const widths = all[0].map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
-    if (rows.length) process.stdout.write(all.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n');
+    if (rows.length) process.stdout.write(table([['NAME', 'USER', 'STATUS', 'ENGINE', 'CREATED'], ...rows]));
   }
+}
+
+/** A table of rows, columns padded to their widest cell. */
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+async function status(args: string[]) {
+  if (args.length) throw new IasqlError('usage', 'usage: iasql status');
+  const s = await withSpinner('asking the engine', client()('GET', '/v1/status'));
+  const out = [
+    `engine    iasql ${s.engine.version}, pid ${s.engine.pid}, up ${s.engine.uptimeSeconds} s`,
+    `queue     ${s.queue.queued} queued, ${s.queue.running} running, ${s.queue.jobs} graphile job${s.queue.jobs === 1 ? '' : 's'}`,
+  ];
+  process.stdout.write(out.join('\n') + '\n');
+  if (!s.databases.length) {
+    process.stdout.write('no databases (iasql db create NAME makes one)\n');
+    return;
+  }
+  const rows = s.databases.map((d: { name: string; status: string; modules: string[]; calls: Array<{ status: string }>; commit: { id: number; status: string } | null; problem?: string }) => [
+    d.name,
+    d.status,
+    `${d.calls.filter((c) => c.status === 'running').length} running, ${d.calls.filter((c) => c.status === 'queued').length} queued`,
+    d.commit ? `${d.commit.status} (change set ${d.commit.id})` : '-',
+    d.problem ? `not served: ${d.problem}` : d.modules.filter((m) => !m.startsWith('iasql_')).join(', ') || '-',
+  ]);
+  process.stdout.write('\n' + table([['DATABASE', 'STATUS', 'CALLS', 'CHANGE SET', 'MODULES'], ...rows]));
 }
 
 async function main(argv: string[]) {
   const [cmd, ...rest] = argv;
   if (cmd === 'start' && rest.length === 0) return start();
   if (cmd === 'db') return db(rest);
+  if (cmd === 'status') return status(rest);
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE + '\n');
     return;

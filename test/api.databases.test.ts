@@ -142,7 +142,7 @@ describe('POST /v1/databases', () => {
 
 describe('GET and DELETE /v1/databases/:name', () => {
   test('unknown database is 404', async () => {
-    const message = `database 'nosuch_${suffix}' does not exist; GET /v1/databases lists the managed databases`;
+    const message = `database 'nosuch_${suffix}' does not exist; iasql db list (GET /v1/databases) lists the managed databases`;
     expect(await engine.api('GET', `/v1/databases/nosuch_${suffix}`)).toEqual({ status: 404, body: { error: { code: 'not_found', message } } });
     expect(await engine.api('DELETE', `/v1/databases/nosuch_${suffix}`)).toEqual({ status: 404, body: { error: { code: 'not_found', message } } });
   });

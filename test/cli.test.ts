@@ -36,7 +36,7 @@ describe('iasql db create | list | drop', () => {
     expect(await execCli(['db', 'drop', name], env)).toEqual({ code: 0, stdout: `dropped database ${name}\n`, stderr: '' });
     const again = await execCli(['db', 'drop', name], env);
     expect(again.code).toBe(1);
-    expect(again.stderr).toBe(`iasql: database '${name}' does not exist; GET /v1/databases lists the managed databases (HTTP 404)\n`);
+    expect(again.stderr).toBe(`iasql: database '${name}' does not exist; iasql db list (GET /v1/databases) lists the managed databases (HTTP 404)\n`);
   });
 
   test('errors from the API reach the user', async () => {
@@ -49,8 +49,10 @@ describe('iasql db create | list | drop', () => {
 
   test('usage errors say what to type', async () => {
     for (const args of [['db'], ['db', 'create'], ['db', 'list', 'extra'], ['db', 'rename', 'x']]) {
-      expect(await execCli(args, env)).toEqual({ code: 1, stdout: '', stderr: 'iasql: usage: iasql db create NAME | iasql db list | iasql db drop NAME\n' });
+      expect(await execCli(args, env)).toEqual({ code: 1, stdout: '', stderr: 'iasql: usage: iasql db create NAME | iasql db list | iasql db drop NAME | iasql db password NAME\n' });
     }
+    expect(await execCli(['db', 'password'], env)).toEqual({ code: 1, stdout: '', stderr: 'iasql: usage: iasql db create NAME | iasql db list | iasql db drop NAME | iasql db password NAME\n' });
+    expect(await execCli(['status', 'extra'], env)).toEqual({ code: 1, stdout: '', stderr: 'iasql: usage: iasql status\n' });
     expect(await execCli(['frobnicate'], env)).toEqual({ code: 1, stdout: '', stderr: "iasql: unknown command 'frobnicate'; run 'iasql help'\n" });
     const help = await execCli(['help'], env);
     expect(help.code).toBe(0);
@@ -74,6 +76,49 @@ describe('iasql db create | list | drop', () => {
       `iasql: no admin token: set IASQL_ADMIN_TOKEN, or IASQL_HOME to the engine's home (looked in ${home}/admin-token)\n`,
     );
     fs.rmSync(home, { recursive: true });
+  });
+});
+
+describe('iasql db password | status', () => {
+  const name = `cli_pw_${uniq()}`;
+  let first: string;
+  beforeAll(async () => {
+    const res = await execCli(['db', 'create', name], env);
+    first = /^  (postgres:\/\/\S+)$/m.exec(res.stdout)![1];
+  });
+  afterAll(() => execCli(['db', 'drop', name], env));
+
+  test('db password prints a new connection string once; it works and the old password no longer does', async () => {
+    const res = await execCli(['db', 'password', name], env);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(new RegExp(`^new password for database ${name} \\(role iasql_[0-9a-f]{12}\\); sessions already connected keep working\nconnection string \\(shown once, keep it safe\\):\n  postgres://\\S+\n$`));
+    const url = /^  (postgres:\/\/\S+)$/m.exec(res.stdout)![1];
+    expect(url).not.toBe(first);
+    expect(await tryConnect(url)).toBe('connected');
+    expect(await tryConnect(first)).toBe(`password authentication failed for user "${decodeURIComponent(new URL(first).username)}"`);
+    const missing = await execCli(['db', 'password', `nope_${uniq()}`], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^iasql: database 'nope_[0-9a-f]+' does not exist; iasql db list \(GET \/v1\/databases\) lists the managed databases \(HTTP 404\)\n$/);
+  });
+
+  test('status shows the engine, the queue and each database with its modules', async () => {
+    expect((await engine.api('POST', `/v1/databases/${name}/modules`, { install: ['aws_dynamo'] })).status).toBe(200);
+    const res = await execCli(['status'], env);
+    expect(res.code).toBe(0);
+    const lines = res.stdout.split('\n');
+    expect(lines[0]).toMatch(/^engine    iasql 0\.1\.0, pid \d+, up \d+ s$/);
+    expect(lines[1]).toMatch(/^queue     \d+ queued, \d+ running, \d+ graphile jobs?$/);
+    expect(lines).toContain(lines.find((l) => /^DATABASE\s+STATUS\s+CALLS\s+CHANGE SET\s+MODULES$/.test(l)));
+    expect(lines.find((l) => l.startsWith(`${name} `))).toMatch(new RegExp(`^${name}\\s+ready\\s+0 running, 0 queued\\s+-\\s+aws_account@0\\.1\\.0, aws_dynamo@0\\.1\\.0$`));
+    const api = await engine.api('GET', '/v1/status');
+    expect(api.status).toBe(200);
+    expect(api.body.databases.find((d: { name: string }) => d.name === name)).toEqual({
+      name,
+      status: 'ready',
+      modules: ['aws_account@0.1.0', 'aws_dynamo@0.1.0', 'iasql_commit@0.1.0', 'iasql_functions@0.1.0', 'iasql_platform@0.1.0'],
+      calls: [],
+      commit: null,
+    });
   });
 });
 

@@ -59,6 +59,13 @@ export const CreatedDatabase = z.object({
     .describe("The database's own local-cloud account, for the AWS SDK or CLI; only when the engine runs the local cloud"),
 });
 
+export const NewPassword = z.object({
+  name: z.string(),
+  user: z.string(),
+  password: z.string().describe('Shown once: it is not stored and cannot be read again'),
+  connectionString: z.string().meta({ example: 'postgres://iasql_0a1b2c3d4e5f:...@127.0.0.1:5433/shop' }),
+});
+
 const RpcType = z.enum(RPC_TYPES);
 
 export const Module = z.object({

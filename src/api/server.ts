@@ -13,6 +13,7 @@ import { commitRoutes } from './routes/commits';
 import { databaseRoutes } from './routes/databases';
 import { moduleRoutes } from './routes/modules';
 import { rolloutRoutes } from './routes/rollouts';
+import { statusRoutes } from './routes/status';
 import { systemRoutes } from './routes/system';
 
 export interface ApiDeps {
@@ -27,7 +28,7 @@ export interface ApiDeps {
 }
 
 /** Every route of the API, each declared once: mounted from this table and documented from it (GET /openapi.json). */
-export const apiRoutes = withOpenApi([...systemRoutes, ...databaseRoutes, ...moduleRoutes, ...commitRoutes, ...rolloutRoutes]);
+export const apiRoutes = withOpenApi([...systemRoutes, ...statusRoutes, ...databaseRoutes, ...moduleRoutes, ...commitRoutes, ...rolloutRoutes]);
 
 /** The REST admin API. Everything under /v1 needs the admin token. */
 export function createApi(deps: ApiDeps): express.Express {

@@ -284,6 +284,32 @@ export class DatabaseManager {
   }
 
   /**
+   * Gives the tenant role a new password and returns it (once: only its SCRAM verifier is kept).
+   * Sessions already connected keep working; new ones need the new password. For a lost
+   * connection string, instead of dropping and re-creating the database.
+   */
+  async rotatePassword(rawName: unknown): Promise<Omit<CreatedDatabase, 'localCloud'>> {
+    const found = await this.find(rawName);
+    if (found.status !== 'ready') throw conflict(`database '${found.name}' is ${found.status === 'creating' ? 'being created' : 'being dropped'}; try again in a moment`);
+    const db = toInfo(found);
+    const password = generatePassword();
+    const c = await this.conns.pool(this.metadataDatabase).connect();
+    try {
+      if (!(await this.tryLock(c, db.name))) throw conflict(`database '${db.name}' is busy (being created or dropped); try again in a moment`);
+      try {
+        await c.query(`alter role ${ident(db.user)} password ${literal(scramVerifier(password))}`);
+      } finally {
+        await this.unlock(c, db.name);
+      }
+    } finally {
+      c.release();
+    }
+    this.logger.info({ database: db.name, user: db.user }, 'tenant password changed');
+    const { host, port } = this.conns.endpoint;
+    return { name: db.name, user: db.user, password, connectionString: `postgres://${db.user}:${encodeURIComponent(password)}@${host}:${port}/${db.name}` };
+  }
+
+  /**
    * Finishes what a killed engine left: a create or drop that was under way when it died is
    * rolled back (database, role and record removed). Returns the names it cleaned.
    */
@@ -364,7 +390,7 @@ export class DatabaseManager {
   private async find(rawName: unknown): Promise<ManagedDatabase> {
     const name = checkDatabaseName(rawName, new Set());
     const db = await this.repo.findOneBy({ name });
-    if (!db) throw notFound(`database '${name}' does not exist; GET /v1/databases lists the managed databases`);
+    if (!db) throw notFound(`database '${name}' does not exist; iasql db list (GET /v1/databases) lists the managed databases`);
     return db;
   }
 

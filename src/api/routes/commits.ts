@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { error, route } from '../route';
 import { DatabaseName } from '../schemas';
 
-const Progress = z.object({ total: z.number().int(), applied: z.number().int(), running: z.array(z.string()) });
+export const Progress = z.object({ total: z.number().int(), applied: z.number().int(), running: z.array(z.string()) });
 const Commit = z
   .object({
     id: z.number().int(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { error, route } from '../route';
-import { CreatedDatabase, Database, DatabaseName } from '../schemas';
+import { CreatedDatabase, Database, DatabaseName, NewPassword } from '../schemas';
 
 const nameParam = z.object({ name: DatabaseName });
 
@@ -39,6 +39,22 @@ export const databaseRoutes = [
       404: error('No such managed database'),
     },
     handler: async ({ params, deps }, reply) => reply(200, await deps.databases.get(params.name)),
+  }),
+  route({
+    method: 'post',
+    path: '/v1/databases/{name}/password',
+    operationId: 'rotateDatabasePassword',
+    summary: "Give the database's tenant role a new password",
+    description:
+      'Returns the new password and connection string once (only its SCRAM verifier is kept). Sessions already connected keep working; new ones need the new password. `iasql db password NAME` calls this.',
+    params: nameParam,
+    responses: {
+      200: { description: 'The new password', body: NewPassword },
+      400: error('Invalid name'),
+      404: error('No such managed database'),
+      409: error('The database is being created or dropped'),
+    },
+    handler: async ({ params, deps }, reply) => reply(200, await deps.databases.rotatePassword(params.name)),
   }),
   route({
     method: 'delete',
