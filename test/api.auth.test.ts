@@ -24,10 +24,12 @@ describe('REST auth and public routes', () => {
         '/v1/databases/{name}',
         '/v1/databases/{name}/commits',
         '/v1/databases/{name}/modules',
+        '/v1/databases/{name}/password',
         '/v1/databases/{name}/upgrade',
         '/v1/modules',
         '/v1/rollouts',
         '/v1/rollouts/{id}',
+        '/v1/status',
         '/v1/version',
       ].sort(),
     );
@@ -43,6 +45,8 @@ describe('REST auth and public routes', () => {
       ['GET', '/v1/databases'],
       ['POST', '/v1/databases'],
       ['DELETE', '/v1/databases/x'],
+      ['POST', '/v1/databases/x/password'],
+      ['GET', '/v1/status'],
     ]) {
       const res = await engine.api(method, route, method === 'POST' ? { name: 'x' } : undefined, token);
       expect(res).toEqual({ status: 401, body: { error: { code: 'unauthorized', message } } });
