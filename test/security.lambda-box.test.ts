@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -6,8 +7,10 @@ import * as path from 'node:path';
 import { CreateFunctionCommand, type CreateFunctionCommandInput, DeleteFunctionCommand, InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
 import { MEMORY_MARGIN_MB, TASKS_PER_ACCOUNT } from '../src/localcloud/lambda-box';
+import { codeSha256 } from '../src/localcloud/lambda-code';
 import { LambdaRuntime } from '../src/localcloud/lambda-runtime';
 import { accountUser } from '../src/localcloud/lambda-sandbox';
+import type { FunctionConfig } from '../src/localcloud/lambda-store';
 import { createLogger } from '../src/logger';
 import { eventually, lambdaChildren, lambdaClient, lambdaRole, newAccount, zip } from './support/localcloud';
 
@@ -308,6 +311,57 @@ describeAsRoot('a handler runs in a box (through the SDK, as root)', () => {
     });
   });
 });
+
+describeAsRoot('where the engine may write no cgroup (rlimits only; the runtime\'s test seam)', () => {
+  test('the box still has no network; the process count and data size are rlimits; memory past them fails in the function', async () => {
+    const runtime = new LambdaRuntime(logger, () => 'http://127.0.0.1:9', { limits: 'rlimit' });
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      expect(runtime.box?.limits).toBe('rlimit');
+      expect(await connectFromEngine('127.0.0.1', port)).toBe('connected'); // control
+      const probe = runtimeFunction(
+        'probe',
+        `exports.handler = async () => ({
+          limits: require('fs').readFileSync('/proc/self/limits', 'utf8'),
+          cgroup: require('fs').readFileSync('/proc/self/cgroup', 'utf8'),
+          connect: await new Promise((resolve) => require('net').connect(${port}, '127.0.0.1').once('connect', () => resolve('connected')).once('error', (e) => resolve(e.code))),
+        });`,
+      );
+      const seen = JSON.parse((await runtime.invoke('us-east-1', probe.config, probe.zip, randomUUID(), '{}')).payload);
+      expect(seen.connect).not.toBe('connected');
+      expect(seen.limits).toMatch(new RegExp(`^Max processes\\s+${TASKS_PER_ACCOUNT}\\s+${TASKS_PER_ACCOUNT}\\s`, 'm'));
+      expect(seen.limits).toMatch(/^Max data size\s+\d+\s+\d+\s+bytes/m);
+      expect(seen.cgroup).not.toContain('iasql-lambda-');
+      const hog = runtimeFunction('hog', HOG);
+      const outcome = await runtime.invoke('us-east-1', hog.config, hog.zip, randomUUID(), '{}');
+      expect(outcome.functionError).toBe('Unhandled');
+      expect(JSON.parse(outcome.payload)).toMatchObject({ errorType: 'RangeError', errorMessage: 'Failed to allocate memory' });
+    } finally {
+      server.close();
+      await runtime.stop();
+    }
+  });
+});
+
+/** A function of account 555555555555 as the store keeps it, for the runtime directly. */
+function runtimeFunction(name: string, source: string): { config: FunctionConfig; zip: () => Buffer } {
+  const code = Buffer.from(zip({ 'index.js': source }));
+  const config = {
+    FunctionName: name,
+    FunctionArn: `arn:aws:lambda:us-east-1:555555555555:function:${name}`,
+    Runtime: 'nodejs20.x',
+    Handler: 'index.handler',
+    Timeout: 30,
+    MemorySize: 128,
+    CodeSha256: codeSha256(code),
+    RevisionId: randomUUID(),
+    Environment: { Variables: {} },
+    LoggingConfig: { LogFormat: 'Text', LogGroup: `/aws/lambda/${name}` },
+  } as unknown as FunctionConfig;
+  return { config, zip: () => code };
+}
 
 describeAsRoot('at start, what a killed engine left is removed', () => {
   test("a sandbox user's orphaned process and a cgroup named for a dead engine go when a runtime starts", async () => {

@@ -399,6 +399,12 @@ describe('when the engine cannot switch users (not root)', () => {
     expect(invokeIsolation('trusted', true)).toBe('sandboxed');
     expect(invokeIsolation('refused', false)).toBe('refused');
     expect(invokeIsolation(undefined, false)).toBe('trusted');
+    // Root, but where unshare cannot build the box: per-account users only if the operator trusts the handlers.
+    expect(invokeIsolation('trusted', true, false)).toBe('unboxed');
+    expect(invokeIsolation('refused', true, false)).toBe('refused');
+    expect(isolationBanner('unboxed', { unavailable: 'no namespaces here', limits: 'rlimit', tools: {} as never })).toBe(
+      'Lambda handlers run as per-account users without the box (no namespaces here): they share the host\'s network (IASQL_LOCAL_CLOUD_INVOKE=trusted; set refused on a shared machine)',
+    );
     expect(isolationBanner('sandboxed')).toMatch(/^Lambda handlers run sandboxed as per-account users, in a box: no network, own pid namespace, limits by /);
     expect(isolationBanner('trusted')).toBe(
       `Lambda handlers run as ${os.userInfo().username} (IASQL_LOCAL_CLOUD_INVOKE=trusted: fine for one developer; set refused on a shared machine)`,

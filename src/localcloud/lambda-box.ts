@@ -34,6 +34,11 @@ export interface BoxSupport {
 export const TASKS_PER_ACCOUNT = 1024;
 /** Memory of an instance beyond MemorySize: Node's own (~45 MB RSS) outside the heap V8 caps at 90% of it. */
 export const MEMORY_MARGIN_MB = 64;
+/**
+ * What Node maps privately writable before any code runs (VmData ~576 MB for Node 24: thread
+ * stacks, V8's reservations), which RLIMIT_DATA counts as well.
+ */
+const NODE_DATA_MB = 640;
 /** cpu.shares of an account's instances together (v1; an engine task weighs 1024): they yield to the engine under contention. */
 const CPU_SHARES_PER_ACCOUNT = 256;
 /** cpu.weight (v2) of an account: 100 is a task group's default. */
@@ -271,8 +276,10 @@ export function boxCommand(support: BoxSupport, cage: Cage, user: SandboxUser, m
   const rlimits = [`--nproc=${TASKS_PER_ACCOUNT}`, '--core=0'];
   if (cage.procsFiles.length === 0) {
     // No memory cgroup: RLIMIT_DATA (private writable mappings, Node's buffers included) is the
-    // nearest rlimit; RLIMIT_AS would count V8's reservations, many times the heap.
-    rlimits.push(`--data=${(memoryMb + MEMORY_MARGIN_MB) * 1024 * 1024}`);
+    // nearest rlimit, a loose one (it counts what Node reserves too); RLIMIT_AS would count all
+    // of V8's address space, many times more. An allocation past it fails in the function
+    // (RangeError: Failed to allocate memory) instead of killing the instance.
+    rlimits.push(`--data=${(memoryMb + MEMORY_MARGIN_MB + NODE_DATA_MB) * 1024 * 1024}`);
   }
   const chain = [
     prlimit,
