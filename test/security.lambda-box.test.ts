@@ -283,6 +283,29 @@ describeAsRoot('a handler runs in a box (through the SDK, as root)', () => {
     expect(processesOf(uid)).toEqual([]);
   });
 
+  test('no process outlives its instance: after a timeout, and after the runtime exits on its own', async () => {
+    const owner = await newAccount(cloud);
+    const client = lambdaClient(cloud, owner);
+    const ownerRole = await lambdaRole(cloud, owner);
+    const uid = accountUser(owner.accountId).uid;
+    const leaveThen = (end: string) => `
+      const { spawn } = require('child_process');
+      exports.handler = async () => {
+        spawn('/bin/sh', ['-c', 'setsid /bin/sh -c "sleep 1004 &" &'], { detached: true, stdio: 'ignore' }).unref();
+        await new Promise((r) => setTimeout(r, 300));
+        ${end}
+      };`;
+    await deploy(client, ownerRole, 'sleepy', leaveThen('await new Promise((r) => setTimeout(r, 60_000));'), { Timeout: 1 });
+    const timedOut = await invoke(client, 'sleepy');
+    expect(payloadOf(timedOut).errorType).toBe('Sandbox.Timedout');
+    await eventually(() => processesOf(uid).length === 0, 10_000, 'every process of the timed-out instance to be gone');
+    await deploy(client, ownerRole, 'quitter', leaveThen('process.exit(3);'));
+    const exited = await invoke(client, 'quitter');
+    expect(payloadOf(exited)).toEqual({ errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${exited.$metadata.requestId} Error: Runtime exited with error: exit status 3` });
+    await eventually(() => processesOf(uid).length === 0, 10_000, 'every process of the exited instance to be gone');
+    await cloud.accounts.remove(owner.label);
+  });
+
   describe('what the child sends the engine is checked: anything unexpected ends that instance with an error, and the engine goes on', () => {
     beforeAll(async () => {
       await deploy(lambda, role, 'liar', LIAR);
