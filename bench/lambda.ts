@@ -1,4 +1,4 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, LambdaClient, UpdateFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { dynamoDataFigures } from './dynamo-data';
@@ -7,6 +7,8 @@ import type { Benchmark, Figure } from './run';
 import { median } from './stats';
 
 const CALLS = 100;
+/** Cold starts per run: each the first Invoke after an UpdateFunctionConfiguration retired the instance. */
+const COLD_STARTS = 10;
 const TRUST = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] });
 
 const round = (v: number) => Math.round(v * 100) / 100;
@@ -32,7 +34,7 @@ async function medianOf(n: number, fn: () => Promise<unknown>): Promise<number> 
  */
 export const lambda: Benchmark = {
   name: 'lambda',
-  description: `invoke_lambda_function of a warm function vs the same Invoke through the SDK (${CALLS} calls each); dynamo_query of one item and a 10,000-item dynamo_scan vs the SDK`,
+  description: `invoke_lambda_function of a warm function vs the same Invoke through the SDK (${CALLS} calls each); a cold start (first SDK Invoke after UpdateFunctionConfiguration, ${COLD_STARTS} a run); dynamo_query of one item and a 10,000-item dynamo_scan vs the SDK`,
   async run(runs) {
     const b = await benchEngine({ localCloud: 'memory' });
     let sdk: LambdaClient | undefined;
@@ -45,6 +47,7 @@ export const lambda: Benchmark = {
       await c.connect();
       const sqlMs: number[] = [];
       const sdkMs: number[] = [];
+      const coldMs: number[] = [];
       try {
         await c.query('select * from iasql_begin()');
         await c.query(`insert into iam_role (role_name, assume_role_policy_document) values ('bench', $1)`, [TRUST]);
@@ -65,6 +68,18 @@ export const lambda: Benchmark = {
           if (!(r % 2)) sdkMs.push(await medianOf(CALLS, viaSdk));
           process.stderr.write(`  run ${r + 1}/${runs}: SQL ${sqlMs.at(-1)!.toFixed(2)} ms, SDK ${sdkMs.at(-1)!.toFixed(2)} ms\n`);
         }
+        for (let r = 0; r < runs; r++) {
+          const samples: number[] = [];
+          for (let i = 0; i < COLD_STARTS; i++) {
+            // A new configuration retires the warm instance: the next Invoke starts one.
+            await client.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'adder', Environment: { Variables: { COLD: `${r}-${i}` } } }));
+            const t0 = performance.now();
+            await viaSdk();
+            samples.push(performance.now() - t0);
+          }
+          coldMs.push(median(samples));
+          process.stderr.write(`  cold run ${r + 1}/${runs}: ${coldMs.at(-1)!.toFixed(2)} ms\n`);
+        }
       } finally {
         await c.end();
       }
@@ -75,6 +90,7 @@ export const lambda: Benchmark = {
         fig('lambda.invoke_sdk_p50', median(sdkMs), 'ms', runs),
         fig('lambda.invoke_overhead', median(sqlMs) - median(sdkMs), 'ms', runs),
         fig('lambda.invoke_sql_vs_sdk', median(sqlMs) / median(sdkMs), 'x', runs),
+        fig('lambda.cold_start_sdk_p50', median(coldMs), 'ms', runs),
       ];
     } finally {
       sdk?.destroy();

@@ -61,7 +61,12 @@ async function invoke(name: string, event?: unknown, extra: Partial<InvokeComman
 }
 
 /** A handler that counts its invocations in module state and tells which process it runs in. */
-const COUNTER = 'let n = 0; exports.handler = async () => ({ n: ++n, pid: process.pid, stage: process.env.STAGE });';
+// An instance's own id: as root each instance runs in its own pid namespace, where it is pid 1.
+const COUNTER = 'let n = 0; const instance = require("crypto").randomUUID(); exports.handler = async () => ({ n: ++n, instance, stage: process.env.STAGE });';
+/** The engine's children started since `before` (lambdaChildren()): one launcher per new instance. */
+const startedSince = (before: number[]) => lambdaChildren().filter((pid) => !before.includes(pid));
+/** As root, handlers run in the box, which has no network: they are not given an endpoint they cannot reach. */
+const boxed = process.getuid?.() === 0;
 
 describe('Invoke runs the handler in a child process', () => {
   test("the handler's result is the payload; the event, context and environment are Lambda's", async () => {
@@ -96,11 +101,11 @@ describe('Invoke runs the handler in a child process', () => {
       AWS_DEFAULT_REGION: 'us-east-1',
       AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs20.x',
       AWS_LAMBDA_LOG_GROUP_NAME: '/aws/lambda/echo',
-      AWS_ENDPOINT_URL: cloud.endpoint,
       _HANDLER: 'index.handler',
       LAMBDA_TASK_ROOT: p.cwd,
     });
     expect(p.pid).not.toBe(process.pid);
+    expect(p.env.AWS_ENDPOINT_URL).toBe(boxed ? undefined : cloud.endpoint);
     // Nothing of the engine's environment.
     expect(p.env.IASQL_TEST_ENGINE_SECRET).toBeUndefined();
     expect(Object.keys(p.env).filter((k) => !/^(AWS_|LAMBDA_|_HANDLER$|PATH$|LANG$|TZ$|TMPDIR$|HOME$)/.test(k))).toEqual([]);
@@ -187,14 +192,16 @@ describe('Invoke runs the handler in a child process', () => {
 
   test('warm: invocations reuse the instance; a configuration or code change replaces it', async () => {
     await deploy('warm', COUNTER);
-    const first = (await invoke('warm')).payload as { n: number; pid: number };
-    const second = (await invoke('warm')).payload as { n: number; pid: number };
-    expect(second).toEqual({ n: 2, pid: first.pid });
+    const before = lambdaChildren();
+    const first = (await invoke('warm')).payload as { n: number; instance: string };
+    const [launcher] = startedSince(before);
+    const second = (await invoke('warm')).payload as { n: number; instance: string };
+    expect(second).toEqual({ n: 2, instance: first.instance });
     await lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'warm', Environment: { Variables: { STAGE: 'two' } } }));
-    const third = (await invoke('warm')).payload as { n: number; pid: number; stage: string };
+    const third = (await invoke('warm')).payload as { n: number; instance: string; stage: string };
     expect(third).toMatchObject({ n: 1, stage: 'two' });
-    expect(third.pid).not.toBe(first.pid);
-    await eventually(() => !alive(first.pid), 5000, 'the old instance to exit');
+    expect(third.instance).not.toBe(first.instance);
+    await eventually(() => !alive(launcher), 5000, 'the old instance to exit');
     await lambda.send(new UpdateFunctionCodeCommand({ FunctionName: 'warm', ZipFile: zip({ 'index.js': 'exports.handler = async () => "version two";' }) }));
     expect((await invoke('warm')).payload).toBe('version two');
   });
@@ -210,9 +217,9 @@ describe('Invoke runs the handler in a child process', () => {
   });
 
   test('concurrent invocations get their own instances', async () => {
-    await deploy('parallel', 'exports.handler = async () => { await new Promise((r) => setTimeout(r, 300)); return process.pid; };');
-    const pids = await Promise.all([invoke('parallel'), invoke('parallel')]);
-    expect(new Set(pids.map((r) => r.payload)).size).toBe(2);
+    await deploy('parallel', 'const instance = require("crypto").randomUUID(); exports.handler = async () => { await new Promise((r) => setTimeout(r, 300)); return instance; };');
+    const instances = await Promise.all([invoke('parallel'), invoke('parallel')]);
+    expect(new Set(instances.map((r) => r.payload)).size).toBe(2);
   });
 
   test('InvocationType Event answers 202 and still runs; DryRun answers 204', async () => {
@@ -262,8 +269,10 @@ describe('data and processes across stop and start', () => {
       await client.send(
         new CreateFunctionCommand({ FunctionName: 'kept', Runtime: 'nodejs22.x', Role: roleArn, Handler: 'index.handler', Code: { ZipFile: zip({ 'index.js': COUNTER }) }, Tags: { keep: 'yes' } }),
       );
-      const { pid } = (await invoke('kept', undefined, {}, client)).payload as { pid: number };
-      expect(lambdaChildren()).toContain(pid);
+      const before = lambdaChildren();
+      await invoke('kept', undefined, {}, client);
+      const [pid] = startedSince(before);
+      expect(pid).toBeDefined();
       expect(fs.readdirSync(path.join(dataDir, 'lambda', owner.accountId, 'eu-west-1')).sort()).toEqual(['kept.json', 'kept.zip']);
       expect(fs.existsSync(path.join(dataDir, 'iam', owner.accountId, 'roles.json'))).toBe(true);
       await disk.stop();
@@ -296,7 +305,10 @@ describe('data and processes across stop and start', () => {
     for (const name of ['one', 'two']) {
       await client.send(new CreateFunctionCommand({ FunctionName: name, Runtime: 'nodejs20.x', Role: roleArn, Handler: 'index.handler', Code: { ZipFile: zip({ 'index.js': COUNTER }) } }));
     }
-    const pids = await Promise.all(['one', 'two'].map(async (name) => ((await invoke(name, undefined, {}, client)).payload as { pid: number }).pid));
+    const before = lambdaChildren();
+    await Promise.all(['one', 'two'].map((name) => invoke(name, undefined, {}, client)));
+    const pids = startedSince(before);
+    expect(pids).toHaveLength(2);
     expect(pids.every(alive)).toBe(true);
     expect(fs.existsSync(abandoned)).toBe(false);
     await memory.stop();

@@ -135,8 +135,9 @@ describeAsRoot('through the SDK: a handler of the local cloud cannot reach the e
       'Groups:', // none
       'CapEff:\t0000000000000000',
     ]);
-    // Control: the engine, which started it, is root.
-    expect(p.ppid).toBe(process.pid);
+    // It is the init of its own pid namespace (the box); control: the engine that started it is root.
+    expect({ pid: p.pid, ppid: p.ppid }).toEqual({ pid: 1, ppid: 0 });
+    expect(process.getuid!()).toBe(0);
   });
 
   test("it cannot read IASQL_HOME: the admin token, Postgres's password and data, the local cloud's data", async () => {
@@ -159,8 +160,10 @@ describeAsRoot('through the SDK: a handler of the local cloud cannot reach the e
     expect(p.env.DATABASE_URL).toBeUndefined();
     // Only Lambda's variables, the function's own, and what a process needs to run.
     expect(Object.keys(p.env).filter((k) => !/^(AWS_|LAMBDA_|_HANDLER$|PATH$|LANG$|TZ$|TMPDIR$|HOME$|OWN_VARIABLE$)/.test(k))).toEqual([]);
-    expect(p.read[`/proc/${process.pid}/environ`]).toEqual(denied);
-    expect(p.read['/proc/1/environ']).toEqual(denied);
+    // In its pid namespace the engine is not there at all, and /proc/1 is the handler itself.
+    expect(p.read[`/proc/${process.pid}/environ`]).toEqual({ ok: false, code: 'ENOENT' });
+    expect(p.read['/proc/1/environ']).toMatchObject({ ok: true });
+    expect(JSON.stringify(p.read['/proc/1/environ'])).not.toContain(ENGINE_SECRET);
     // Control: /proc/<engine>/environ (the environment the engine started with) is there for
     // whoever may read it.
     expect(fs.readFileSync(`/proc/${process.pid}/environ`, 'utf8')).toMatch(/(^|\0)PATH=/);
@@ -215,6 +218,18 @@ function functionConfig(account: string, name: string, source: string, variables
   };
 }
 
+/** Host pids of the bootstraps (the Node.js of each instance) running as `uid`. */
+function instancePidsOf(uid: number): number[] {
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      return Number(/^Uid:\s*(\d+)/m.exec(status)?.[1]) === uid && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`${process.execPath}\0`);
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function invokeJson<T>(runtime: LambdaRuntime, fn: { config: FunctionConfig; zip: () => Buffer }, event: unknown = {}): Promise<T> {
   const outcome = await runtime.invoke('us-east-1', fn.config, fn.zip, randomUUID(), JSON.stringify(event));
   if (outcome.functionError) throw new Error(`${fn.config.FunctionArn} failed: ${outcome.payload}`);
@@ -239,38 +254,51 @@ describeAsRoot('between accounts (the runtime, with function ARNs of two account
 
   test("a handler cannot read another account's function: its /proc environment, code, TMPDIR, nor signal it; the same account's can", async () => {
     const a = await invokeJson<{ pid: number; tmp: string; root: string; uid: number }>(runtime, holder(A));
+    // In the box each instance has its own pid namespace: A's instance, by its pid on the host.
+    const [hostPid] = instancePidsOf(a.uid);
+    // Control: it is there, for the engine. (The function's variables reach the bootstrap in its
+    // first message, not its exec, so even this file does not hold them.)
+    expect(fs.readFileSync(`/proc/${hostPid}/environ`, 'utf8')).toMatch(/(^|\0)PATH=/);
     const request: ProbeRequest = {
-      read: [`/proc/${a.pid}/environ`, path.join(a.root, 'index.js')],
+      read: [`/proc/${hostPid}/environ`, path.join(a.root, 'index.js')],
       list: [a.tmp, a.root],
       write: [path.join(a.tmp, 'planted')],
-      signal: [a.pid],
+      signal: [hostPid],
     };
     const other = await invokeJson<Probe>(runtime, functionConfig(B, 'snooper', PROBER), request);
     expect(other.uid).not.toBe(a.uid);
-    expect(other.read).toEqual({ [`/proc/${a.pid}/environ`]: denied, [path.join(a.root, 'index.js')]: denied });
+    expect(other.read).toEqual({ [`/proc/${hostPid}/environ`]: { ok: false, code: 'ENOENT' }, [path.join(a.root, 'index.js')]: denied });
     expect(other.list).toEqual({ [a.tmp]: denied, [a.root]: denied });
     expect(other.write).toEqual({ [path.join(a.tmp, 'planted')]: denied });
-    expect(other.signal).toEqual({ [a.pid]: { ok: false, code: 'EPERM' } });
+    expect(other.signal).toEqual({ [hostPid]: { ok: false, code: 'ESRCH' } });
 
-    // Control: a function of A's own account runs as the same user and sees all of it. (An account
-    // is the boundary, as a tenant's functions share its data anyway.)
+    // Control: a function of A's own account runs as the same user and sees its files. (An account
+    // is the boundary, as a tenant's functions share its data anyway; processes are the instance's.)
     const same = await invokeJson<Probe>(runtime, functionConfig(A, 'sibling', PROBER), request);
     expect(same.uid).toBe(a.uid);
-    expect(same.read[`/proc/${a.pid}/environ`]).toMatchObject({ ok: true, value: expect.stringContaining(`ACCOUNT_SECRET=secret-of-${A}`) });
+    expect(same.read[path.join(a.root, 'index.js')]).toMatchObject({ ok: true });
     expect(same.list[a.tmp]).toEqual({ ok: true, value: [] });
+    expect(same.read[`/proc/${hostPid}/environ`]).toEqual({ ok: false, code: 'ENOENT' });
   });
 
   test('functions of the same name in two accounts have their own pools; retire with an account id ends only that one', async () => {
     const [inA, inB] = [holder(A), holder(B)];
-    const first = { a: (await invokeJson<{ pid: number }>(runtime, inA)).pid, b: (await invokeJson<{ pid: number }>(runtime, inB)).pid };
+    // Every instance is pid 1 of its own namespace: told apart by their pids on the host.
+    const hostPid = async (fn: typeof inA) => {
+      const { uid } = await invokeJson<{ uid: number }>(runtime, fn);
+      const pids = instancePidsOf(uid);
+      expect(pids).toHaveLength(1);
+      return pids[0];
+    };
+    const first = { a: await hostPid(inA), b: await hostPid(inB) };
     expect(first.a).not.toBe(first.b);
-    expect((await invokeJson<{ pid: number }>(runtime, inA)).pid).toBe(first.a); // warm, each in its own pool
+    expect(await hostPid(inA)).toBe(first.a); // warm, each in its own pool
     runtime.retire('us-east-1', 'holder', A);
     await eventually(() => !alive(first.a), 5000, "A's instance to end");
     expect(alive(first.b)).toBe(true);
-    expect((await invokeJson<{ pid: number }>(runtime, inB)).pid).toBe(first.b);
+    expect(await hostPid(inB)).toBe(first.b);
     // Without an account id: that name and region in every account.
-    const second = (await invokeJson<{ pid: number }>(runtime, inA)).pid;
+    const second = await hostPid(inA);
     runtime.retire('us-east-1', 'holder');
     await eventually(() => !alive(second) && !alive(first.b), 5000, 'both instances to end');
   });
@@ -371,7 +399,13 @@ describe('when the engine cannot switch users (not root)', () => {
     expect(invokeIsolation('trusted', true)).toBe('sandboxed');
     expect(invokeIsolation('refused', false)).toBe('refused');
     expect(invokeIsolation(undefined, false)).toBe('trusted');
-    expect(isolationBanner('sandboxed')).toBe('Lambda handlers run sandboxed as per-account users');
+    // Root, but where unshare cannot build the box: per-account users only if the operator trusts the handlers.
+    expect(invokeIsolation('trusted', true, false)).toBe('unboxed');
+    expect(invokeIsolation('refused', true, false)).toBe('refused');
+    expect(isolationBanner('unboxed', { unavailable: 'no namespaces here', limits: 'rlimit', tools: {} as never })).toBe(
+      'Lambda handlers run as per-account users without the box (no namespaces here): they share the host\'s network (IASQL_LOCAL_CLOUD_INVOKE=trusted; set refused on a shared machine)',
+    );
+    expect(isolationBanner('sandboxed')).toMatch(/^Lambda handlers run sandboxed as per-account users, in a box: no network, own pid namespace, limits by /);
     expect(isolationBanner('trusted')).toBe(
       `Lambda handlers run as ${os.userInfo().username} (IASQL_LOCAL_CLOUD_INVOKE=trusted: fine for one developer; set refused on a shared machine)`,
     );

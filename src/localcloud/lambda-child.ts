@@ -4,13 +4,18 @@
  * the IPC channel, as the AWS Node.js runtime does. It imports only Node built-ins: it runs with
  * the function's environment, never the engine's.
  *
- * Messages in:  {type: 'invoke', requestId, event (JSON text), deadline (epoch ms), functionArn, clientContext?}
+ * The channel is fd 3, a socket pair with the engine carrying one JSON message a line
+ * (lambda-ipc.ts), not Node's IPC channel. The function's environment arrives in the first
+ * message, so that the box's launchers, which run as root, never hold it.
+ *
+ * Messages in:  {type: 'init', env} first; then {type: 'invoke', requestId, event (JSON text), deadline (epoch ms), functionArn, clientContext?}
  * Messages out: {type: 'ready'} | {type: 'initError', error} | {type: 'log', text}
  *               | {type: 'result', requestId, payload (JSON text), rss} | {type: 'error', requestId, error, rss}
  * Everything the function writes (console, process.stdout/stderr) is sent as `log` messages, so it
  * reaches the parent in order with the invocation's result.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { format, types } from 'node:util';
@@ -37,22 +42,43 @@ process.umask(0o077);
 const env = process.env;
 let requestId: string | undefined;
 
+const channel = new net.Socket({ fd: 3, readable: true, writable: true });
+
 /** Sends a message to the parent; `then` runs once it is written (or could not be). */
 function send(message: object, then?: () => void): void {
   try {
-    process.send!(message, undefined, {}, () => then?.());
+    channel.write(`${JSON.stringify(message)}\n`, () => then?.());
   } catch {
-    // The parent is gone; 'disconnect' below ends this process.
+    // The parent is gone; 'close' below ends this process.
     then?.();
   }
 }
 
-// The parent's IPC channel is this process's lifeline: when the engine stops or dies, so does the instance.
-process.on('disconnect', () => process.exit(0));
+// The channel is this process's lifeline: when the engine stops or dies, so does the instance.
+channel.on('close', () => process.exit(0));
+channel.on('error', () => process.exit(0));
+
+/** One JSON message a line from the engine (trusted: it is the engine). */
+function onMessages(handle: (msg: Record<string, unknown>) => void): void {
+  let buffered = '';
+  channel.setEncoding('utf8');
+  channel.on('data', (data: string) => {
+    buffered += data;
+    for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      handle(JSON.parse(line));
+    }
+  });
+}
+
+/** What a function writes goes in pieces the engine accepts (lambda-ipc.ts: MAX_LOG_CHARS). */
+const LOG_PIECE_CHARS = 64 * 1024;
 
 for (const stream of [process.stdout, process.stderr]) {
   stream.write = ((chunk: string | Uint8Array, encoding?: unknown, cb?: unknown) => {
-    send({ type: 'log', text: typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8') });
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    for (let at = 0; at < text.length; at += LOG_PIECE_CHARS) send({ type: 'log', text: text.slice(at, at + LOG_PIECE_CHARS) });
     const done = typeof encoding === 'function' ? encoding : cb;
     if (typeof done === 'function') done();
     return true;
@@ -147,7 +173,7 @@ let heldAnswer: (() => void) | undefined;
 
 process.on('beforeExit', () => {
   // The event loop is empty (the IPC channel is unref'd while a function runs): answer now.
-  process.channel?.ref();
+  channel.ref();
   if (heldAnswer) heldAnswer();
   else settle?.(null, null, false);
 });
@@ -158,7 +184,7 @@ function invoke(handler: Handler, msg: Invoke): void {
   const answer = (err: unknown, result: unknown) => {
     heldAnswer = undefined;
     settle = undefined;
-    process.channel?.ref();
+    channel.ref();
     if (err !== null && err !== undefined) {
       const error = toRapidResponse(err);
       const { trace, ...rest } = error;
@@ -200,7 +226,7 @@ function invoke(handler: Handler, msg: Invoke): void {
   const callback = (err?: unknown, result?: unknown) => settle?.(err, result, context.callbackWaitsForEmptyEventLoop);
   // While the function runs, the channel does not keep the loop alive: 'beforeExit' then tells
   // when the function has nothing left to do.
-  process.channel?.unref();
+  channel.unref();
   try {
     const returned = handler(JSON.parse(msg.event), context, callback);
     if (returned && typeof (returned as Promise<unknown>).then === 'function') {
@@ -226,16 +252,28 @@ function crash(kind: string, error: Error, exitCode: number): void {
 process.on('uncaughtException', (err) => crash('Uncaught Exception', err, 129));
 process.on('unhandledRejection', (reason) => crash('Unhandled Promise Rejection', runtimeError('UnhandledPromiseRejection', String(reason)), 128));
 
-loadHandler().then(
-  (handler) => {
-    process.on('message', (msg: Invoke) => {
-      if (msg.type === 'invoke') invoke(handler, msg);
-    });
-    ready = true;
-    send({ type: 'ready' });
-  },
-  (err) => {
-    console.error(`Uncaught Exception \t${JSON.stringify(toRapidResponse(err))}`);
-    send({ type: 'initError', error: toRapidResponse(err) }, () => process.exit(1));
-  },
-);
+/** The function's environment, in place of the few variables the process started with. */
+function takeEnvironment(vars: unknown): void {
+  for (const key of Object.keys(env)) delete env[key];
+  Object.assign(env, vars);
+}
+
+let handler: Handler | undefined;
+onMessages((msg) => {
+  if (msg.type === 'init') {
+    takeEnvironment(msg.env);
+    loadHandler().then(
+      (loaded) => {
+        handler = loaded;
+        ready = true;
+        send({ type: 'ready' });
+      },
+      (err) => {
+        console.error(`Uncaught Exception \t${JSON.stringify(toRapidResponse(err))}`);
+        send({ type: 'initError', error: toRapidResponse(err) }, () => process.exit(1));
+      },
+    );
+  } else if (msg.type === 'invoke' && handler) {
+    invoke(handler, msg as unknown as Invoke);
+  }
+});

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Logger } from '../logger';
 import { processExists } from './files';
+import { BoxCgroups, detectBox, killUser, sweepAbandoned, type BoxSupport, type LimitsKind } from './lambda-box';
 import { extractZip } from './lambda-code';
 import { LambdaInstance, type InvocationOutcome } from './lambda-instance';
 import {
@@ -13,6 +14,7 @@ import {
   accountUser,
   invokeIsolation,
   invokeRefused,
+  mayRunAsOtherUsers,
   lockCodeTree,
   notRunnableByOthers,
   removeTree,
@@ -40,6 +42,11 @@ export interface RuntimeOptions {
    * the paths of an engine that is not (trusted or refused); nothing else should set it.
    */
   canSwitchUsers?: boolean;
+  /**
+   * Test seam, default: what the host has (detectBox). `rlimit` makes a root engine on a host
+   * with writable cgroups take the path of one without; nothing else should set it.
+   */
+  limits?: LimitsKind;
 }
 
 interface Pool {
@@ -78,17 +85,31 @@ export class LambdaRuntime {
 
   private workDirPath: string | undefined;
   readonly isolation: InvokeIsolation;
+  /** In force when `sandboxed`: how the box is built and limited here. */
+  readonly box: BoxSupport | undefined;
+  private readonly cgroups: BoxCgroups | undefined;
+  /** Root, but the box cannot be built here: why. */
+  private readonly boxUnavailable: string | undefined;
 
   constructor(
     private readonly logger: Logger,
     private readonly endpoint: () => string,
     options: RuntimeOptions = {},
   ) {
-    this.isolation = invokeIsolation(options.invoke, options.canSwitchUsers);
+    const canSwitchUsers = options.canSwitchUsers ?? mayRunAsOtherUsers();
+    const support = canSwitchUsers ? detectBox() : undefined;
+    this.isolation = invokeIsolation(options.invoke, canSwitchUsers, canSwitchUsers && !support?.unavailable);
+    this.boxUnavailable = support?.unavailable;
+    if (this.isolation === 'sandboxed') {
+      this.box = { ...support!, limits: options.limits ?? support!.limits };
+      this.cgroups = new BoxCgroups(this.box.limits);
+    }
+    if (this.sandboxed) this.sweep();
   }
 
+  /** Handlers run as their accounts' users (in the box or, where the operator trusts them, not). */
   private get sandboxed(): boolean {
-    return this.isolation === 'sandboxed';
+    return this.isolation === 'sandboxed' || this.isolation === 'unboxed';
   }
 
   /**
@@ -128,8 +149,13 @@ export class LambdaRuntime {
    * rejected promise, so that Invoke answers it also to an `Event` invocation instead of a 202.
    */
   invoke(region: string, config: FunctionConfig, zip: () => Buffer, requestId: string, event: string, clientContext?: string): Promise<InvocationOutcome> {
-    if (this.isolation === 'refused') throw invokeRefused(config.FunctionArn);
+    if (this.isolation === 'refused') throw this.refusal(config.FunctionArn);
     return this.run(region, config, zip, requestId, event, clientContext);
+  }
+
+  /** Why Invoke is refused here (IASQL_LOCAL_CLOUD_INVOKE=refused), as the caller reads it. */
+  refusal(functionArn: string): LambdaError {
+    return invokeRefused(functionArn, this.boxUnavailable);
   }
 
   private async run(region: string, config: FunctionConfig, zip: () => Buffer, requestId: string, event: string, clientContext?: string): Promise<InvocationOutcome> {
@@ -194,7 +220,9 @@ export class LambdaRuntime {
     const tmp = fs.mkdtempSync(path.join(this.workDir, 'tmp-'));
     if (user) fs.chownSync(tmp, user.uid, user.gid);
     let instance: LambdaInstance;
+    let cage: ReturnType<BoxCgroups['cage']> | undefined;
     try {
+      cage = this.cgroups?.cage(accountOf(config.FunctionArn), config.MemorySize);
       instance = new LambdaInstance({
         bootstrap: this.bootstrap,
         cwd,
@@ -203,8 +231,10 @@ export class LambdaRuntime {
         timeoutSeconds: config.Timeout,
         functionArn: config.FunctionArn,
         user,
+        box: this.box && cage ? { support: this.box, cage } : undefined,
       });
     } catch (err) {
+      void cage?.remove();
       // spawn refused the user outright (EINVAL: e.g. a container whose user namespace maps few ids).
       fs.rmSync(tmp, { recursive: true, force: true });
       pool.waiting.shift()?.();
@@ -219,6 +249,7 @@ export class LambdaRuntime {
       pool.all.delete(instance);
       pool.idle = pool.idle.filter((i) => i !== instance);
       removeWorkFiles(tmp, this.sandboxed).catch((err: Error) => this.logger.debug({ tmp, err: err.message }, 'local Lambda TMPDIR not removed'));
+      cage?.remove().catch((err: Error) => this.logger.debug({ err: err.message }, 'local Lambda cgroup not removed'));
       pool.waiting.shift()?.();
     });
     this.logger.debug({ function: config.FunctionArn, pid: instance.pid }, 'local Lambda instance started');
@@ -276,8 +307,9 @@ export class LambdaRuntime {
       TMPDIR: tmp,
       // Sandbox users have no passwd entry, so os.homedir() (the AWS SDK's ~/.aws) needs one.
       HOME: tmp,
-      // An AWS SDK inside the function talks to this local cloud, with a made-up key.
-      AWS_ENDPOINT_URL: this.endpoint(),
+      // An AWS SDK inside the function talks to this local cloud, with a made-up key. Only
+      // outside the box: in it there is no network to reach the local cloud over.
+      ...(this.box ? {} : { AWS_ENDPOINT_URL: this.endpoint() }),
       ...config.Environment?.Variables,
       _HANDLER: config.Handler,
       AWS_REGION: region,
@@ -305,7 +337,37 @@ export class LambdaRuntime {
     }
     this.pools.clear();
     await Promise.all([...this.instances].map((i) => i.kill()));
+    await this.cgroups?.removeAll();
     if (this.workDirPath) await removeWorkFiles(this.workDirPath, this.sandboxed);
+  }
+
+  /**
+   * The account is gone: every instance of it ends now, busy or not, then every process left of
+   * its user (sandboxed, no other account shares it), and its cgroups.
+   */
+  async removeAccount(accountId: string): Promise<void> {
+    const ending: Array<Promise<void>> = [];
+    for (const [arn, pool] of this.pools) {
+      if (accountOf(arn) !== accountId) continue;
+      this.pools.delete(arn);
+      clearTimeout(pool.idleTimer);
+      for (const instance of pool.all) ending.push(instance.kill());
+      for (const wake of pool.waiting.splice(0)) wake();
+    }
+    await Promise.all(ending);
+    if (this.sandboxed) {
+      const killed = killUser(accountUser(accountId).uid);
+      if (killed) this.logger.info({ accountId, killed }, "local Lambda: processes of a removed account's user killed");
+    }
+    await this.cgroups?.removeAccount(accountId);
+  }
+
+  /** What a killed engine left: its cgroups and the processes of sandbox users no engine holds. */
+  private sweep(): void {
+    sweepAbandoned().then(
+      (left) => (left.cgroups || left.processes) && this.logger.info(left, 'local Lambda: cgroups and processes left by an earlier engine removed'),
+      (err: Error) => this.logger.warn({ err: err.message }, 'local Lambda: what an earlier engine left could not all be removed'),
+    );
   }
 }
 

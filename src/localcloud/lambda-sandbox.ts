@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { detectBox, SANDBOX_UIDS, type BoxSupport, type LimitsKind } from './lambda-box';
 import { LambdaError } from './lambda-validate';
 
 /**
@@ -12,30 +13,54 @@ import { LambdaError } from './lambda-validate';
 export type InvokeSetting = 'trusted' | 'refused';
 
 /**
- * How handlers run: `sandboxed` as one unprivileged user per local-cloud account (the engine is
- * root, so it can switch users; the setting is then ignored), `trusted` as the engine's own user,
- * or `refused` not at all.
+ * How handlers run: `sandboxed` in the box (lambda-box.ts) as one unprivileged user per
+ * local-cloud account (the engine is root and unshare works here; the setting is then ignored);
+ * `unboxed` as those users but without the box, where it cannot be built and the operator said
+ * handlers are trusted; `trusted` as the engine's own user; or `refused` not at all.
  */
-export type InvokeIsolation = 'sandboxed' | 'trusted' | 'refused';
+export type InvokeIsolation = 'sandboxed' | 'unboxed' | 'trusted' | 'refused';
 
 /** Whether this process may run children as other users: only root may. */
 export const mayRunAsOtherUsers = (): boolean => process.getuid?.() === 0;
 
-export function invokeIsolation(setting: InvokeSetting = 'trusted', canSwitchUsers = mayRunAsOtherUsers()): InvokeIsolation {
-  return canSwitchUsers ? 'sandboxed' : setting;
+export function invokeIsolation(setting: InvokeSetting = 'trusted', canSwitchUsers = mayRunAsOtherUsers(), boxed = canSwitchUsers && !detectBox().unavailable): InvokeIsolation {
+  if (canSwitchUsers && boxed) return 'sandboxed';
+  if (canSwitchUsers) return setting === 'trusted' ? 'unboxed' : 'refused';
+  return setting;
 }
 
+const LIMITS: Record<LimitsKind, string> = {
+  'cgroup-v1': 'limits by cgroup v1: memory, tasks, CPU share',
+  'cgroup-v2': 'limits by cgroup v2: memory, tasks, CPU weight',
+  rlimit: 'limits by rlimits only: tasks, data size; no CPU share (no writable cgroups)',
+};
+
 /** The line `iasql start` prints under the local cloud's endpoint. */
-export function isolationBanner(isolation: InvokeIsolation): string {
+export function isolationBanner(isolation: InvokeIsolation, box: BoxSupport = detectBox()): string {
   const user = os.userInfo().username;
-  if (isolation === 'sandboxed') return 'Lambda handlers run sandboxed as per-account users';
+  if (isolation === 'sandboxed') return `Lambda handlers run sandboxed as per-account users, in a box: no network, own pid namespace, ${LIMITS[box.limits]}`;
+  if (isolation === 'unboxed') {
+    return `Lambda handlers run as per-account users without the box (${box.unavailable}): they share the host's network (IASQL_LOCAL_CLOUD_INVOKE=trusted; set refused on a shared machine)`;
+  }
   if (isolation === 'trusted') return `Lambda handlers run as ${user} (IASQL_LOCAL_CLOUD_INVOKE=trusted: fine for one developer; set refused on a shared machine)`;
+  if (mayRunAsOtherUsers()) return `Lambda Invoke is refused (IASQL_LOCAL_CLOUD_INVOKE=refused: the box cannot be built here: ${box.unavailable})`;
   return `Lambda Invoke is refused (IASQL_LOCAL_CLOUD_INVOKE=refused: handlers would run as ${user}; run the engine as root to sandbox them)`;
 }
 
-/** Invoke under `refused`, shaped as AWS answers a caller who may not invoke. */
-export function invokeRefused(functionArn: string): LambdaError {
+/**
+ * Invoke under `refused`, shaped as AWS answers a caller who may not invoke. `boxUnavailable`:
+ * the engine is root but the box cannot be built here, and why.
+ */
+export function invokeRefused(functionArn: string, boxUnavailable?: string): LambdaError {
   const user = os.userInfo().username;
+  if (boxUnavailable) {
+    return new LambdaError(
+      'AccessDeniedException',
+      403,
+      `the iasql local cloud does not run Lambda handlers here (${functionArn}): the box that keeps them off the network cannot be built (${boxUnavailable}). ` +
+        'Give the engine working network and pid namespaces (unshare --net --pid as root), or, where handlers are trusted, set IASQL_LOCAL_CLOUD_INVOKE=trusted to run them as per-account users without the box.',
+    );
+  }
   return new LambdaError(
     'AccessDeniedException',
     403,
@@ -56,8 +81,8 @@ export interface SandboxUser {
  * as unused by Linux, distributions and systemd, 2^28 ids wide, below 2^31 (ids above it trouble
  * some programs). Nothing there needs an /etc/passwd entry: the kernel only compares numbers.
  */
-const SANDBOX_UID_BASE = 0x7000_0000;
-const SANDBOX_UID_RANGE = 0x1000_0000;
+const SANDBOX_UID_BASE = SANDBOX_UIDS.base;
+const SANDBOX_UID_RANGE = SANDBOX_UIDS.size;
 
 // Process-wide, not per local cloud: two accounts must never share a user, also when one process
 // runs several local clouds (tests do).

@@ -5,7 +5,6 @@ import type { LocalAccount } from './accounts';
 import type { LocalIam } from './iam';
 import { checkZip, codeSha256, MAX_CODE_REQUEST_BYTES } from './lambda-code';
 import { LambdaRuntime, type RuntimeOptions } from './lambda-runtime';
-import { invokeRefused } from './lambda-sandbox';
 import { FunctionStore, type FunctionConfig, type FunctionHome, type StoredFunction } from './lambda-store';
 import * as check from './lambda-validate';
 import { invalidParameter, LambdaError, notFound, validation } from './lambda-validate';
@@ -346,7 +345,7 @@ export class LocalLambda implements LocalService {
     }
     // DryRun checks the caller may invoke: with Invoke refused (IASQL_LOCAL_CLOUD_INVOKE), it may not.
     if (type === 'DryRun') {
-      if (this.runtime.isolation === 'refused') throw invokeRefused(config.FunctionArn);
+      if (this.runtime.isolation === 'refused') throw this.runtime.refusal(config.FunctionArn);
       return { status: 204 };
     }
     const run = this.runtime.invoke(home.region, config, () => this.store.zip(home, config.FunctionName), requestId, event, header(req, 'x-amz-client-context'));
@@ -394,6 +393,7 @@ export class LocalLambda implements LocalService {
 
   async removeAccount(accountId: string): Promise<void> {
     for (const { region, name } of this.store.removeAccount(accountId)) this.retire({ accountId, region }, name);
+    await this.runtime.removeAccount(accountId);
   }
 
   async stop(): Promise<void> {
