@@ -17,6 +17,7 @@ import {
   waitUntilTableNotExists,
 } from '@aws-sdk/client-dynamodb';
 import { startLocalCloud, type LocalAccount, type LocalCloud } from '../src/localcloud';
+import { startDynalite } from '../src/localcloud/dynalite';
 import { createLogger } from '../src/logger';
 import { awsCli, dynamoClient as dynamo, listeningSockets, newAccount, openStores, signedRequest } from './support/localcloud';
 
@@ -283,6 +284,33 @@ describe('DynamoDB stores: opened on demand, a bounded number at once', () => {
     } finally {
       await first.stop();
       await second.stop();
+    }
+  });
+});
+
+describe('a store being closed', () => {
+  // dynalite throws from its callbacks when its LevelDB is closed, which no caller can catch: a
+  // request that reached a closed store ended the process (seen when a table's settle check ran
+  // on while the local cloud stopped).
+  test('refuses requests once its close began, after letting those under way finish', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-store-'));
+    try {
+      const store = await startDynalite(dir, '111111111111', 'us-east-1', createLogger('silent'));
+      // What the endpoint hands a store once it has verified the signature (dynalite wants one there).
+      const headers = {
+        'x-amz-target': 'DynamoDB_20120810.ListTables',
+        'content-type': 'application/x-amz-json-1.0',
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261208/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00',
+        'x-amz-date': '20261208T000000Z',
+      };
+      const list = { method: 'POST', url: '/', headers, body: Buffer.from('{}') };
+      const under = store.request(list);
+      const closed = store.close();
+      expect((await under).status).toBe(200);
+      await closed;
+      await expect(store.request(list)).rejects.toThrow('local DynamoDB for 111111111111 in us-east-1 is closed');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -80,10 +80,30 @@ export async function startDynalite(dir: string, accountId: string, region: stri
     throw new Error(`cannot open local DynamoDB for ${accountId} in ${region}: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}`, { cause: err });
   }
   logger.debug({ accountId, region }, 'local DynamoDB opened');
+  // dynalite throws from its callbacks when LevelDB fails (`if (err) throw err`), closed databases
+  // included: uncatchable, it would end the engine. So no request reaches a store once its close
+  // began, and the close waits (up to STORE_DRAIN_MS) for those under way.
+  let inFlight = 0;
+  let closing = false;
+  let drained: (() => void) | undefined;
   return {
-    request: (r) => call(handler, r),
-    close: () =>
-      new Promise<void>((resolve) =>
+    request: async (r) => {
+      if (closing) throw new Error(`local DynamoDB for ${accountId} in ${region} is closed`);
+      inFlight++;
+      try {
+        return await call(handler, r);
+      } finally {
+        if (--inFlight === 0) drained?.();
+      }
+    },
+    close: async () => {
+      closing = true;
+      if (inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, STORE_DRAIN_MS)))]);
+        clearTimeout(timer);
+      }
+      return new Promise<void>((resolve) =>
         // dynalite's own close is its http.Server's, which refuses a server that never listened
         // before it closes the database: the store is closed directly (it waits for pending writes).
         store.db.close((err) => {
@@ -94,9 +114,13 @@ export async function startDynalite(dir: string, accountId: string, region: stri
           if (store.lifecycleManager) store.lifecycleManager.forceClose(() => resolve());
           else resolve();
         }),
-      ),
+      );
+    },
   };
 }
+
+/** How long a close waits for requests under way (each takes milliseconds). */
+const STORE_DRAIN_MS = 5000;
 
 /**
  * Runs one request through dynalite's request listener. The request is an emitter that gives the

@@ -126,7 +126,13 @@ export class LocalDynamoDb implements LocalService {
     // Checked often while nothing is meant to take long, less often through a propagation delay.
     const pause = this.propagationMs > 0 ? 20 : 1;
     for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, pause))) {
-      const { status, body } = await this.call(dynalite, req, describe, 'DynamoDB_20120810.DescribeTable');
+      // The store closed meanwhile (the local cloud stops, the account went): nothing left to wait for.
+      const answer = await this.call(dynalite, req, describe, 'DynamoDB_20120810.DescribeTable').catch((err: Error) => {
+        this.logger.debug({ table, err: err.message }, 'local DynamoDB table not followed further');
+        return undefined;
+      });
+      if (!answer) return;
+      const { status, body } = answer;
       if (state === 'GONE' ? status === 400 && body.includes('ResourceNotFoundException') : status === 200 && JSON.parse(body.toString()).Table?.TableStatus === 'ACTIVE') return;
     }
     this.logger.warn({ table }, `local DynamoDB table did not become ${state} within ${timeoutMs} ms`);
