@@ -422,6 +422,30 @@ describe('when the engine cannot switch users (not root)', () => {
     }
   });
 
+  // As root, the README's Node recipe (npm install --prefix ~/.iasql-node node@24) puts Node under
+  // /root (0700). Before, every Invoke then failed: "sandbox users cannot run Node.js at /root/...".
+  (process.getuid?.() === 0 ? test : test.skip)('a Node.js other users cannot reach is made runnable for them: handlers run a copy in the work directory', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-private-node-'));
+    const node = path.join(dir, 'node');
+    fs.copyFileSync(process.execPath, node);
+    fs.chmodSync(node, 0o755);
+    expect(notRunnableByOthers(node)).toBe(`${dir} (mode 0700) cannot be entered by other users`);
+    const runtime = new LambdaRuntime(logger, () => 'http://127.0.0.1:9', { node });
+    try {
+      const got = await invokeJson<{ execPath: string; uid: number; version: string }>(
+        runtime,
+        functionConfig(A_ACCOUNT, 'private-node', 'exports.handler = async () => ({ execPath: process.execPath, uid: process.getuid(), version: process.version });'),
+      );
+      expect(got.uid).toBe(accountUser(A_ACCOUNT).uid);
+      expect(got.version).toBe(process.version);
+      expect(got.execPath).toMatch(new RegExp(`^${os.tmpdir()}/iasql-lambda-${process.pid}-[^/]+/node/node$`));
+      expect(notRunnableByOthers(got.execPath)).toBeUndefined();
+    } finally {
+      await runtime.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a Node.js that other users cannot run is named before any handler starts', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iasql-private-node-'));
     try {

@@ -17,6 +17,8 @@ export interface InvocationOutcome {
 type Ending = { type: 'exit' | 'timeout' } | { type: 'refused'; reason: string };
 
 export interface InstanceOptions {
+  /** The Node.js binary to run (one the instance's user can run). */
+  node: string;
   bootstrap: string;
   cwd: string;
   env: Record<string, string>;
@@ -77,7 +79,7 @@ export class LambdaInstance {
     const started = performance.now();
     const { memorySize, box, user } = options;
     const nodeArgs = [`--max-old-space-size=${memorySize - Math.floor(memorySize / 10)}`, `--max-semi-space-size=${Math.floor(memorySize / 20)}`, options.bootstrap];
-    const command = box && user ? boxCommand(box.support, box.cage, user, memorySize, process.execPath, nodeArgs) : { file: process.execPath, args: nodeArgs };
+    const command = box && user ? boxCommand(box.support, box.cage, user, memorySize, options.node, nodeArgs) : { file: options.node, args: nodeArgs };
     const startupEnv = Object.fromEntries(Object.entries(options.env).filter(([k]) => STARTUP_VARIABLES.test(k)));
     this.child = spawn(command.file, command.args, {
       cwd: options.cwd,

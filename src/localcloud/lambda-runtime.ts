@@ -47,6 +47,8 @@ export interface RuntimeOptions {
    * with writable cgroups take the path of one without; nothing else should set it.
    */
   limits?: LimitsKind;
+  /** Test seam, default process.execPath: the Node.js handlers run on (made runnable for them: runnableNode). */
+  node?: string;
 }
 
 interface Pool {
@@ -81,6 +83,8 @@ export class LambdaRuntime {
   /** Unpacked code per function and CodeSha256, shared by that function's instances. */
   private readonly code = new Map<string, Promise<string>>();
   private bootstrapFile: string | undefined;
+  private nodeFile: string | undefined;
+  private readonly nodeOption: string;
   private stopped = false;
 
   private workDirPath: string | undefined;
@@ -96,6 +100,7 @@ export class LambdaRuntime {
     private readonly endpoint: () => string,
     options: RuntimeOptions = {},
   ) {
+    this.nodeOption = options.node ?? process.execPath;
     const canSwitchUsers = options.canSwitchUsers ?? mayRunAsOtherUsers();
     const support = canSwitchUsers ? detectBox() : undefined;
     this.isolation = invokeIsolation(options.invoke, canSwitchUsers, canSwitchUsers && !support?.unavailable);
@@ -120,23 +125,17 @@ export class LambdaRuntime {
    */
   private get workDir(): string {
     if (!this.workDirPath) {
-      if (this.sandboxed) {
-        const problem = notRunnableByOthers(process.execPath);
-        if (problem) {
-          throw new LambdaError(
-            'ServiceException',
-            500,
-            `the local cloud runs Lambda handlers as unprivileged users, who cannot run Node.js at ${process.execPath}: ${problem}. ` +
-              'Install Node.js where every user can run it (e.g. /usr/local), or run the engine from such a Node.js.',
-          );
-        }
-      }
       removeAbandonedWorkDirs(this.sandboxed);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${WORK_DIR_PREFIX}${process.pid}-`));
       if (this.sandboxed) fs.chmodSync(dir, 0o711);
       this.workDirPath = dir;
     }
     return this.workDirPath;
+  }
+
+  /** The Node.js the instances run: the engine's own, or (sandboxed) a copy its users can run. */
+  private get node(): string {
+    return (this.nodeFile ??= this.sandboxed ? runnableNode(this.nodeOption, this.workDir, this.logger) : this.nodeOption);
   }
 
   /** Copied (or, from the TypeScript sources, compiled) into the work directory on the first instance start. */
@@ -224,6 +223,7 @@ export class LambdaRuntime {
     try {
       cage = this.cgroups?.cage(accountOf(config.FunctionArn), config.MemorySize);
       instance = new LambdaInstance({
+        node: this.node,
         bootstrap: this.bootstrap,
         cwd,
         env: this.environment(region, config, cwd, tmp),
@@ -301,7 +301,7 @@ export class LambdaRuntime {
   private environment(region: string, config: FunctionConfig, taskRoot: string, tmp: string): Record<string, string> {
     const day = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
     return {
-      PATH: `${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
+      PATH: `${path.dirname(this.node)}:/usr/local/bin:/usr/bin:/bin`,
       LANG: 'en_US.UTF-8',
       TZ: ':UTC',
       TMPDIR: tmp,
@@ -411,4 +411,31 @@ function bootstrapScript(workDir: string): string {
   fs.writeFileSync(file, output);
   fs.chmodSync(file, 0o644); // whatever the engine's umask
   return file;
+}
+
+/**
+ * A Node.js the sandbox users can run: `node` itself when they can reach it, otherwise a copy in
+ * `<work dir>/node/` (root-owned, 0755 in a 0711 directory). Node installed under /root (mode
+ * 0700: nvm, or the README's `npm install --prefix ~/.iasql-node node@24` done as root) is out of
+ * their reach, and every Invoke used to fail saying so. A hard link when the binary's own mode lets
+ * others run it and it is on the same file system (no copy of ~120 MB), a copy otherwise.
+ */
+export function runnableNode(node: string, workDir: string, logger: Logger): string {
+  const problem = notRunnableByOthers(node);
+  if (!problem) return node;
+  const dir = path.join(workDir, 'node');
+  fs.mkdirSync(dir, { mode: 0o755 });
+  fs.chmodSync(dir, 0o755);
+  const target = path.join(dir, 'node');
+  let how = 'linked';
+  try {
+    if ((fs.statSync(node).mode & 0o005) !== 0o005) throw new Error('not runnable by others: copy it');
+    fs.linkSync(node, target);
+  } catch {
+    how = 'copied';
+    fs.copyFileSync(node, target);
+    fs.chmodSync(target, 0o755);
+  }
+  logger.info({ node, runs: target, why: problem }, `Lambda handlers run a Node.js the sandbox users can reach (${how} from the engine's)`);
+  return target;
 }
