@@ -10,6 +10,7 @@ import { perDatabaseConcurrency, QUOTA_DEFAULTS, type Config } from './config';
 import { CreatedDatabase, DatabaseManager } from './databases/manager';
 import { AWS_ENDPOINTS, writeSettings } from './databases/settings';
 import { IasqlError, PG, pgCode } from './errors';
+import { ephemeralAdvice } from './ports';
 import { createHttpServer, listenHttp } from './http-server';
 import { startLocalCloud, type LocalCloud } from './localcloud';
 import type { Logger } from './logger';
@@ -80,6 +81,15 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
     }
   };
   try {
+    // A listening port in the ephemeral range works until an outgoing connection takes it first.
+    for (const [name, port, used] of [
+      ['IASQL_API_PORT', config.apiPort, true],
+      ['IASQL_PG_PORT', config.pgPort, !config.databaseUrl],
+      ['IASQL_LOCAL_CLOUD_PORT', config.localCloudPort, config.localCloud !== 'off'],
+    ] as const) {
+      const advice = used ? ephemeralAdvice(port) : '';
+      if (advice) logger.warn({ [name]: port }, `${name}=${port}${advice}`);
+    }
     // Modules first: a broken module stops the start before anything else happens.
     const registry = ModuleRegistry.load([BUILTIN_MODULES_DIR, ...config.modulePath]);
     fs.mkdirSync(config.home, { recursive: true, mode: 0o711 });
@@ -98,7 +108,7 @@ export async function startEngine(config: Config, logger: Logger): Promise<Engin
         throw err.code === 'EADDRINUSE'
           ? new IasqlError(
               'port_in_use',
-              `port ${config.localCloudPort} on 127.0.0.1 (local cloud) is already in use; set IASQL_LOCAL_CLOUD_PORT to another port, or IASQL_LOCAL_CLOUD=false`,
+              `port ${config.localCloudPort} on 127.0.0.1 (local cloud) is already in use${ephemeralAdvice(config.localCloudPort)}; set IASQL_LOCAL_CLOUD_PORT to another port, or IASQL_LOCAL_CLOUD=false`,
               500,
               { cause: err },
             )
@@ -316,7 +326,7 @@ async function listen(app: ReturnType<typeof createApi>, host: string, port: num
     await listenHttp(server, port, host, { name: 'REST API', logger });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new IasqlError('port_in_use', `port ${port} on ${host} is already in use; set IASQL_API_PORT to another port`);
+      throw new IasqlError('port_in_use', `port ${port} on ${host} is already in use${ephemeralAdvice(port)}; set IASQL_API_PORT to another port`);
     }
     throw err;
   }

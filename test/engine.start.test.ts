@@ -1,3 +1,4 @@
+import { ephemeralAdvice } from '../src/ports';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -124,7 +125,8 @@ describe('iasql start on the embedded Postgres', () => {
     fs.rmSync(clashHome, { recursive: true, force: true });
     // It stopped the embedded Postgres it had started.
     expect(await portOpen(pgPort)).toBe(false);
-    expect(clash).toContain(`port ${env.IASQL_API_PORT} on 127.0.0.1 is already in use; set IASQL_API_PORT to another port`);
+    // A port the kernel picked (freePort) lies in its ephemeral range: the message says so too.
+    expect(clash).toContain(`port ${env.IASQL_API_PORT} on 127.0.0.1 is already in use${ephemeralAdvice(Number(env.IASQL_API_PORT))}; set IASQL_API_PORT to another port`);
   });
 });
 

@@ -1,3 +1,4 @@
+import { ephemeralAdvice } from '../src/ports';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -130,7 +131,7 @@ describe('iasql start with the local cloud', () => {
       const res = await execCli(['start'], env);
       expect(res.code).toBe(1);
       expect(res.stderr).toContain(
-        `iasql: port ${port} on 127.0.0.1 (local cloud) is already in use; set IASQL_LOCAL_CLOUD_PORT to another port, or IASQL_LOCAL_CLOUD=false\n`,
+        `iasql: port ${port} on 127.0.0.1 (local cloud) is already in use${ephemeralAdvice(port)}; set IASQL_LOCAL_CLOUD_PORT to another port, or IASQL_LOCAL_CLOUD=false\n`,
       );
       const { rowCount } = await withClient(serverUrl(), (c) => c.query('select 1 from pg_database where datname = $1', [env.IASQL_METADATA_DB]));
       expect(rowCount).toBe(0);

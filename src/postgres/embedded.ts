@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { IasqlError } from '../errors';
 import type { Logger } from '../logger';
+import { ephemeralAdvice } from '../ports';
 
 const execFileAsync = promisify(execFile);
 
@@ -232,7 +233,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   } catch (cause) {
     throw new IasqlError(
       'embedded_postgres_start_failed',
-      `embedded Postgres did not start on 127.0.0.1:${port} (is the port taken? set IASQL_PG_PORT). ` +
+      `embedded Postgres did not start on 127.0.0.1:${port} (is the port taken? set IASQL_PG_PORT)${ephemeralAdvice(port)}. ` +
         `Last lines of ${logFile}:\n${tail(logFile)}`,
       500,
       { cause },
