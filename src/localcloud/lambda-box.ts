@@ -2,10 +2,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { processExists } from './files';
-import { CGROUP_PREFIX as PREFIX, CGROUP_ROOT as V1, detectLimits, killAndRemove, killPid as kill, MEMORY_MARGIN_MB, TASKS_PER_ACCOUNT, V1_CONTROLLERS, type Cage } from './lambda-cgroups';
-import type { SandboxUser } from './lambda-sandbox';
+import { CGROUP_PREFIX as PREFIX, CGROUP_ROOT as V1, detectLimits, killAndRemove, killPid as kill, MEMORY_MARGIN_MB, TASKS_PER_ACCOUNT, V1_CONTROLLERS, type Cage, type LimitsKind } from './lambda-cgroups';
 
-export { BoxCgroups, MEMORY_MARGIN_MB, TASKS_PER_ACCOUNT, type Cage } from './lambda-cgroups';
+export { BoxCgroups, MEMORY_MARGIN_MB, TASKS_PER_ACCOUNT, type Cage, type LimitsKind } from './lambda-cgroups';
 
 /**
  * The box a sandboxed Lambda instance runs in, built from the host's own util-linux tools (nothing
@@ -22,9 +21,6 @@ export { BoxCgroups, MEMORY_MARGIN_MB, TASKS_PER_ACCOUNT, type Cage } from './la
  * bootstrap: when it dies, the kernel kills every process left in the namespace (detached,
  * double-forked, setsid'd ones too), and it dies when unshare, the engine's child, does.
  */
-
-/** How limits are set: cgroups (v1 or v2) where the host lets the engine write them, rlimits otherwise. */
-export type LimitsKind = 'cgroup-v1' | 'cgroup-v2' | 'rlimit';
 
 export interface BoxSupport {
   /** Undefined when unshare builds the box here; otherwise why it cannot. */
@@ -116,6 +112,12 @@ export function boxCommand(support: BoxSupport, cage: Cage, user: SandboxUser, m
   // before anything of the function's runs.
   const join = 'while [ "$1" != -- ]; do echo "$$" > "$1" || exit 125; shift; done; shift; exec "$@"';
   return { file: sh, args: ['-c', join, 'sh', ...cage.procsFiles, '--', ...chain] };
+}
+
+/** A user (and its own group of the same number) that handlers of one account run as. */
+export interface SandboxUser {
+  uid: number;
+  gid: number;
 }
 
 /** The first uid of the sandbox range and its size (lambda-sandbox.ts hands them out). */

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { LimitsKind } from './lambda-box';
+
+/** How limits are set: cgroups (v1 or v2) where the host lets the engine write them, rlimits otherwise. */
+export type LimitsKind = 'cgroup-v1' | 'cgroup-v2' | 'rlimit';
 
 /**
  * The cgroups of the Lambda box (lambda-box.ts): an account's tasks and CPU share, an instance's

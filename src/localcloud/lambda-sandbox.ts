@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { detectBox, SANDBOX_UIDS, type BoxSupport, type LimitsKind } from './lambda-box';
+import { detectBox, SANDBOX_UIDS, type BoxSupport, type LimitsKind, type SandboxUser } from './lambda-box';
 import { LambdaError } from './lambda-validate';
 
 /**
@@ -70,11 +70,7 @@ export function invokeRefused(functionArn: string, boxUnavailable?: string): Lam
   );
 }
 
-/** A user (and its own group of the same number) that handlers of one account run as. */
-export interface SandboxUser {
-  uid: number;
-  gid: number;
-}
+export type { SandboxUser } from './lambda-box';
 
 /**
  * Sandbox users come from a range that systemd's table of UID ranges (systemd.io/UIDS-GIDS) lists
