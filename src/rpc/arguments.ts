@@ -19,7 +19,7 @@ export const MAX_ARGUMENT_DEPTH = 100;
  * How deep `value` nests (a scalar is 0, {} or [] is 1), counted with a stack of its own rather
  * than recursion, so any depth can be measured (and named in an error). Linear in its size.
  */
-export function jsonDepth(value: unknown): number {
+function jsonDepth(value: unknown): number {
   let deepest = 0;
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length) {
@@ -29,6 +29,17 @@ export function jsonDepth(value: unknown): number {
     for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
   }
   return deepest;
+}
+
+/**
+ * jsonDepth of a call's arguments, measured once per arguments object: the check before the
+ * handler and the history row after it both need it, and a 6 MB argument is walked only once.
+ */
+const depths = new WeakMap<object, number>();
+export function argumentsDepth(args: object): number {
+  let depth = depths.get(args);
+  if (depth === undefined) depths.set(args, (depth = jsonDepth(args)));
+  return depth;
 }
 
 /**
@@ -73,7 +84,7 @@ function fits(type: RpcType, v: unknown): boolean {
 export function checkArguments(where: string, declared: RpcArgument[], given: Record<string, unknown>): Record<string, unknown> {
   const bad = (message: string) => new RpcError(`${where}: ${message}`, { sqlstate: RPC_SQLSTATE.badArguments, hint: `see SELECT * FROM iasql_help()` });
   if (!given || typeof given !== 'object' || Array.isArray(given)) throw bad('arguments must be a JSON object');
-  const depth = jsonDepth(given);
+  const depth = argumentsDepth(given);
   if (depth > MAX_ARGUMENT_DEPTH) {
     throw new RpcError(`${where}: the arguments are nested ${depth} levels deep, more than the limit of ${MAX_ARGUMENT_DEPTH}`, {
       sqlstate: RPC_SQLSTATE.badArguments,

@@ -9,7 +9,7 @@ import { changeSetApi, describeProgress } from '../commit/bind';
 import { dependencyExports } from '../modules/exports';
 import type { CommitOptions, Progress } from '../commit/change-sets';
 import { ENGINE_VERSION } from '../version';
-import { checkArguments, checkResult, jsonDepth, MAX_ARGUMENT_DEPTH } from './arguments';
+import { argumentsDepth, checkArguments, checkResult, MAX_ARGUMENT_DEPTH } from './arguments';
 import { RPC_SQLSTATE, RpcError, RpcErrorBody, toRpcErrorBody } from './errors';
 import { reconnect } from '../postgres/reconnect';
 import { pgLocksMatchCall } from '../postgres/lock-keys';
@@ -646,7 +646,7 @@ const TIMEOUT_HINT = 'raise the limit for this call with SET iasql.rpc_timeout_m
  * (refused by checkArguments, so never run) are noted instead of copied.
  */
 function historyArgs(args: unknown): string {
-  if (jsonDepth(args) > MAX_ARGUMENT_DEPTH) return JSON.stringify({ omitted: `arguments nested more than ${MAX_ARGUMENT_DEPTH} levels deep are not kept in the history` });
+  if (args !== null && typeof args === 'object' && argumentsDepth(args) > MAX_ARGUMENT_DEPTH) return JSON.stringify({ omitted: `arguments nested more than ${MAX_ARGUMENT_DEPTH} levels deep are not kept in the history` });
   try {
     return JSON.stringify(args ?? null);
   } catch (err) {
