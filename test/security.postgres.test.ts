@@ -413,3 +413,32 @@ describe('the evil log itself (positive controls)', () => {
     expect(runs.foreign).toContainEqual({ who: engineRole, what: 'public.jsonb_build_object(text, jsonb, text, jsonb)' });
   });
 });
+
+describe("a tenant role made before its session limits existed", () => {
+  test('gets them at the next engine start', async () => {
+    const first = await startModuleEngine();
+    let second: TestEngine | undefined;
+    const settings = (database: string, role: string) =>
+      withClient(serverUrl(), async (a) =>
+        (
+          await a.query(
+            `select s.setconfig as config from pg_db_role_setting s join pg_roles r on r.oid = s.setrole join pg_database d on d.oid = s.setdatabase
+              where r.rolname = $1 and d.datname = $2`,
+            [role, database],
+          )
+        ).rows[0]?.config,
+      );
+    try {
+      const db = await newDatabase(first, 'oldlimits');
+      const tenant = roleOf(db.url);
+      await withClient(serverUrl(), (a) => a.query(`alter role ${ident(tenant)} in database ${ident(db.name)} reset all`));
+      await withClient(serverUrl(), (a) => a.query(`alter role ${ident(tenant)} in database ${ident(db.name)} set search_path = "$user", public, iasql_engine`));
+      expect(await settings(db.name, tenant)).toEqual(['search_path="$user", public, iasql_engine']);
+      await first.stop(); // its databases and metadata stay, as after an upgrade of the engine
+      second = await startModuleEngine({ metadataDatabase: first.config.metadataDatabase, home: first.config.home });
+      expect(await settings(db.name, tenant)).toEqual(['search_path="$user", public, iasql_engine', 'idle_in_transaction_session_timeout=10min', 'statement_timeout=3660000ms']);
+    } finally {
+      await stopTestEngine(second ?? first);
+    }
+  });
+});

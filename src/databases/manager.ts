@@ -348,8 +348,19 @@ export class DatabaseManager {
     }
     const admin = await this.conns.pool(this.metadataDatabase).connect();
     try {
-      // Databases made before these defaults existed get them too (and a changed ceiling).
-      for (const db of all.filter((d) => d.engineRole)) await this.limitTenantSessions(admin, db.name, db.roleName);
+      // Databases made before these defaults existed get them too (and a changed ceiling): read
+      // once, changed only where they differ, so a start costs no statement per database.
+      const { rows } = await admin.query<{ role: string; database: string; config: string[] }>(
+        `select r.rolname as role, d.datname as database, s.setconfig as config
+           from pg_catalog.pg_db_role_setting s
+           join pg_catalog.pg_roles r on r.oid = s.setrole
+           join pg_catalog.pg_database d on d.oid = s.setdatabase`,
+      );
+      const has = new Map(rows.map((r) => [`${r.role}/${r.database}`, r.config]));
+      for (const db of all.filter((d) => d.engineRole)) {
+        const config = has.get(`${db.roleName}/${db.name}`) ?? [];
+        if (!this.tenantSessionSettings().every((setting) => config.includes(setting))) await this.limitTenantSessions(admin, db.name, db.roleName);
+      }
     } finally {
       admin.release();
     }
@@ -406,11 +417,17 @@ export class DatabaseManager {
     await this.repo.delete({ name });
   }
 
-  /** The tenant role's session defaults in its database (TENANT_IDLE_IN_TRANSACTION_TIMEOUT says why). */
+  /** The tenant role's session defaults in its database, as pg_db_role_setting lists them (TENANT_IDLE_IN_TRANSACTION_TIMEOUT says why). */
+  private tenantSessionSettings(): string[] {
+    return [`idle_in_transaction_session_timeout=${TENANT_IDLE_IN_TRANSACTION_TIMEOUT}`, `statement_timeout=${Math.round(this.options.tenantStatementTimeoutMs)}ms`];
+  }
+
   private async limitTenantSessions(c: PoolClient, database: string, tenant: string): Promise<void> {
     const where = `role ${ident(tenant)} in database ${ident(database)}`;
-    await c.query(`alter ${where} set idle_in_transaction_session_timeout = ${literal(TENANT_IDLE_IN_TRANSACTION_TIMEOUT)}`);
-    await c.query(`alter ${where} set statement_timeout = ${literal(`${Math.round(this.options.tenantStatementTimeoutMs)}ms`)}`);
+    for (const setting of this.tenantSessionSettings()) {
+      const [name, value] = setting.split('=');
+      await c.query(`alter ${where} set ${name} = ${literal(value)}`);
+    }
   }
 
   private async isSuperuser(c: PoolClient): Promise<boolean> {
