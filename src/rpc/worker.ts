@@ -300,7 +300,11 @@ export class RpcWorker {
       client = await connectWithin(this.conns.pool(call.database), POOL_CONNECT_TIMEOUT_MS, call.database);
     } catch (err) {
       if (via === 'notify') return; // the job will try, and report
-      await this.failQueued(id, { sqlstate: RPC_SQLSTATE.unavailable, message: `cannot connect to database ${call.database}: ${(err as Error).message}` });
+      await this.failQueued(id, {
+        sqlstate: RPC_SQLSTATE.unavailable,
+        message: `cannot connect to database ${call.database}: ${(err as Error).message}`,
+        hint: 'call again in a moment; if it keeps failing, the operator can see what holds the database with iasql status (GET /v1/status) and in the engine log',
+      });
       return;
     }
     let broken: Error | undefined;
